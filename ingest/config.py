@@ -1,0 +1,112 @@
+"""Configuration shared by every component (SPEC §3), 12-factor style.
+
+Environment variables win; a ``.env`` file (or the file named by ``ENERGY_ENV_FILE``) may
+provide the same keys. Each component loads only the settings class it needs, in its
+``main()``: nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingest.errors import ConfigError
+
+_S = TypeVar("_S", bound=BaseSettings)
+
+
+class _Base(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=os.environ.get("ENERGY_ENV_FILE", ".env"), extra="ignore", frozen=True
+    )
+
+
+class MqttSettings(_Base):
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_topic_prefix: str = "energy"
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError("must look like mqtt://user:pass@host:1883 or mqtts://host:8883")
+        _ = parts.port  # raises ValueError on a malformed port
+        return value
+
+    @field_validator("mqtt_topic_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not value or any(c in value for c in "+#\0") or value.startswith("/") or value.endswith("/"):
+            raise ValueError("must be a plain topic level path without wildcards or outer slashes")
+        return value
+
+
+class InfluxSettings(_Base):
+    influx_url: str
+    influx_db: str = "energy"
+    influx_token: SecretStr | None = None
+    influx_username: str | None = None
+    influx_password: SecretStr | None = None
+
+    @field_validator("influx_url")
+    @classmethod
+    def _influx_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL such as http://127.0.0.1:8086")
+        _ = parts.port
+        return value.rstrip("/")
+
+    @field_validator("influx_db")
+    @classmethod
+    def _db(cls, value: str) -> str:
+        if not value or not all(c.isalnum() or c in "_-" for c in value):
+            raise ValueError("must be letters, digits, '_' or '-'")
+        return value
+
+
+class IngestSettings(MqttSettings, InfluxSettings):
+    assets_file: Path | None = None
+    emission_factors_file: Path | None = None
+    ingest_unknown_devices: Literal["reject", "accept"] = "reject"
+    ingest_client_id: str = Field(default_factory=lambda: f"ingest-{os.uname().nodename}")
+    ingest_shared_group: str | None = None
+    ingest_data_dir: Path = Path("var/ingest")
+    ingest_batch_size: int = Field(default=5000, ge=1, le=100_000)
+    ingest_batch_max_age_ms: int = Field(default=200, ge=1, le=60_000)
+    ingest_spool_max_bytes: int = Field(default=1 << 30, ge=1 << 20)
+    ingest_max_age_days: float = Field(default=400.0, gt=0)
+    ingest_max_payload_bytes: int = Field(default=256 * 1024, ge=64)
+    ingest_http_host: str = "127.0.0.1"
+    ingest_http_port: int = Field(default=9108, ge=0, le=65535)
+    ingest_silence_timeout_s: float = Field(default=300.0, gt=0)
+    ingest_shutdown_timeout_s: float = Field(default=10.0, gt=0)
+
+
+def load(cls: type[_S]) -> _S:
+    """Build a settings object, turning pydantic's report into one line that names the key."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = str(error["loc"][0]).upper() if error["loc"] else "?"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "missing":
+            raise ConfigError(f"{key} is required but not set") from None
+        raise ConfigError(f"{key} is invalid: {message}") from None
+
+
+def mqtt_endpoint(url: str) -> tuple[str, int, bool, str | None, str | None]:
+    """Split an ``MQTT_URL`` into host, port, tls, username and password."""
+    parts = urlsplit(url)
+    tls = parts.scheme == "mqtts"
+    port = parts.port or (8883 if tls else 1883)
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    return parts.hostname or "127.0.0.1", port, tls, username, password

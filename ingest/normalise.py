@@ -1,0 +1,124 @@
+"""Normalisation: raw readings → points in canonical units, or reasons they cannot be stored.
+
+Pure and synchronous: no I/O, so it is unit-tested without servers and runs on the hot path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from ingest import units
+from ingest.errors import PayloadError, Reason
+from ingest.registry import Registry, ResolvedDevice
+from ingest.schema import MEASUREMENT_OF_KIND, QUANTITIES, Measurement, Point, RawReading
+
+NS = 1_000_000_000
+FUTURE_TOLERANCE_NS = 5 * 60 * NS  # SPEC §5: reject timestamps more than 5 minutes in the future
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One reading (or part of one) that goes to the dead letters, and why."""
+
+    reason: Reason
+    detail: str
+    device_key: str | None = None
+
+
+@dataclass(slots=True)
+class Normalised:
+    points: list[Point]
+    rejections: list[Rejection]
+    devices: list[tuple[ResolvedDevice, Point]]  # the measurement points with their device, for derivations
+
+
+class Normaliser:
+    """Turns RawReadings into Points using the registry and the unknown-device policy."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        unknown_devices: Literal["reject", "accept"] = "reject",
+        max_age_ns: int = 400 * 86400 * NS,
+        vendor_maps: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.accept_unknown = unknown_devices == "accept"
+        self.max_age_ns = max_age_ns
+        self.vendor_maps = vendor_maps or {}
+
+    def normalise(self, readings: Iterable[RawReading], received_ns: int) -> Normalised:
+        out = Normalised([], [], [])
+        for reading in readings:
+            try:
+                self._one(reading, received_ns, out)
+            except PayloadError as exc:
+                out.rejections.append(Rejection(exc.reason, exc.detail, reading.device_key))
+        return out
+
+    def _one(self, reading: RawReading, received_ns: int, out: Normalised) -> None:
+        device = self.registry.resolve(reading.device_key)
+        if device is None:
+            if not self.accept_unknown:
+                raise PayloadError(Reason.UNKNOWN_DEVICE, f"device {reading.device_key!r} is not registered")
+            device = Registry.unassigned(reading.device_key)
+
+        ts_ns = received_ns if reading.ts_ns is None else reading.ts_ns
+        if ts_ns > received_ns + FUTURE_TOLERANCE_NS:
+            raise PayloadError(Reason.TIMESTAMP_OUT_OF_RANGE, f"{ts_ns} is more than 5 min in the future")
+        if ts_ns < received_ns - self.max_age_ns:
+            raise PayloadError(Reason.TIMESTAMP_OUT_OF_RANGE, f"{ts_ns} is older than the configured max age")
+
+        by_measurement: dict[Measurement, dict[str, float]] = {}
+        implausible: list[str] = []
+        default_measurement = MEASUREMENT_OF_KIND[device.kind] if device.kind else None
+        for key, (value, unit) in reading.values.items():
+            name = self._quantity_name(device, key)
+            quantity = QUANTITIES.get(name) if name else None
+            if name is None or quantity is None:
+                continue  # vendor extras (light, motion, rssi…) are not part of the schema
+            if device.kind is not None and device.kind not in quantity.kinds:
+                raise PayloadError(Reason.SCHEMA, f"{device.kind} {device.id!r} cannot report {name!r}")
+            canonical = units.convert(value, unit, quantity.unit)
+            if not math.isfinite(canonical) or not quantity.low <= canonical <= quantity.high:
+                implausible.append(f"{quantity.field}={value!r}{' ' + unit if unit else ''}")
+                continue
+            measurement = default_measurement or self._infer(name, reading)
+            by_measurement.setdefault(measurement, {})[quantity.field] = float(canonical)
+
+        if implausible:
+            out.rejections.append(
+                Rejection(
+                    Reason.IMPLAUSIBLE_VALUE, "out of range: " + ", ".join(implausible), reading.device_key
+                )
+            )
+        if not by_measurement and not implausible:
+            raise PayloadError(Reason.SCHEMA, "no known quantity in the reading")
+
+        for measurement, fields in by_measurement.items():
+            if measurement is Measurement.DISTRICT_HEATING:
+                supply, ret = fields.get("supply_temp_c"), fields.get("return_temp_c")
+                if supply is not None and ret is not None and "delta_t_k" not in fields:
+                    fields["delta_t_k"] = supply - ret
+            point = Point(measurement.value, device.tags, fields, ts_ns)
+            out.points.append(point)
+            out.devices.append((device, point))
+
+    def _quantity_name(self, device: ResolvedDevice, key: str) -> str | None:
+        if key in QUANTITIES:
+            return key
+        mapped = device.field_map.get(key)
+        if mapped is None and device.kind is not None:
+            mapped = self.vendor_maps.get(device.kind, {}).get(key)
+        return mapped
+
+    @staticmethod
+    def _infer(name: str, reading: RawReading) -> Measurement:
+        """Measurement of an unregistered device's quantity (commissioning mode has no kind)."""
+        if name == "power" and ("energy_import" in reading.values or "energy_export" in reading.values):
+            return Measurement.ELECTRICITY
+        return MEASUREMENT_OF_KIND[QUANTITIES[name].kinds[0]]

@@ -1,0 +1,49 @@
+"""The pure core: Message → points and dead letters. No I/O.
+
+parse (adapter) → normalise (registry, units, time, plausibility) → derive → points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ingest.adapters import Router
+from ingest.errors import PayloadError, Reason
+from ingest.normalise import Normaliser, Rejection
+from ingest.schema import Message, Point
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one message: points to write and rejections to dead-letter."""
+
+    points: list[Point]
+    rejections: list[Rejection]
+
+
+class Pipeline:
+    def __init__(
+        self, router: Router, normaliser: Normaliser, *, max_payload_bytes: int = 256 * 1024
+    ) -> None:
+        self.router = router
+        self.normaliser = normaliser
+        self.max_payload_bytes = max_payload_bytes
+
+    def process(self, message: Message) -> Outcome:
+        """Never raises for bad input: every failure becomes a Rejection with a reason."""
+        if len(message.payload) > self.max_payload_bytes:
+            return Outcome([], [Rejection(Reason.PAYLOAD_TOO_LARGE, f"{len(message.payload)} bytes")])
+        adapter = self.router.adapter_for(message.topic)
+        if adapter is None:
+            return Outcome([], [Rejection(Reason.NO_ADAPTER, f"no adapter for topic {message.topic!r}")])
+        try:
+            readings = adapter.parse(message)
+        except PayloadError as exc:
+            return Outcome([], [Rejection(exc.reason, exc.detail)])
+        except RecursionError:
+            return Outcome([], [Rejection(Reason.INVALID_JSON, "nested too deeply")])
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError) as exc:
+            # An adapter bug must not stop the stream: keep the message and say what broke.
+            return Outcome([], [Rejection(Reason.SCHEMA, f"{adapter.name}: {type(exc).__name__}: {exc}")])
+        normalised = self.normaliser.normalise(readings, message.received_ns)
+        return Outcome(normalised.points, normalised.rejections)

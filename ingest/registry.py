@@ -1,0 +1,159 @@
+"""The asset registry (``ASSETS_FILE``): owners, sites and devices (SPEC §4).
+
+The file is YAML or TOML. Devices are looked up by their id or by any of their external ids
+(DevEUI, SenML base name, Sparkplug ``group/edge/device``); lookups are case-insensitive
+because DevEUIs arrive in either case.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ingest.errors import ConfigError
+from ingest.schema import UNASSIGNED_OWNER, DeviceKind
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+
+
+class Owner(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str = Field(pattern=_ID)
+    name: str
+
+
+class Site(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str = Field(pattern=_ID)
+    name: str
+    owner: str
+    address: str = ""
+    floor_area_m2: float | None = Field(default=None, gt=0)
+    network: str | None = Field(default=None, pattern=_ID)
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+class Device(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str = Field(pattern=_ID)
+    site: str
+    kind: DeviceKind
+    external_ids: tuple[str, ...] = ()
+    field_map: dict[str, str] = Field(default_factory=dict)
+    # Where the flow sensor sits: water properties for derived power are taken at that temperature.
+    flow_sensor: Literal["supply", "return"] = "return"
+
+
+class AssetFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    owners: tuple[Owner, ...] = ()
+    sites: tuple[Site, ...] = ()
+    devices: tuple[Device, ...] = ()
+
+    @model_validator(mode="after")
+    def _references(self) -> AssetFile:
+        owners = {o.id for o in self.owners}
+        sites = {s.id for s in self.sites}
+        for site in self.sites:
+            if site.owner not in owners:
+                raise ValueError(f"site {site.id!r} names unknown owner {site.owner!r}")
+        for device in self.devices:
+            if device.site not in sites:
+                raise ValueError(f"device {device.id!r} names unknown site {device.site!r}")
+        for kind, ids in (
+            ("owner", [o.id for o in self.owners]),
+            ("site", [s.id for s in self.sites]),
+            ("device", [d.id for d in self.devices]),
+        ):
+            if len(ids) != len(set(ids)):
+                raise ValueError(f"duplicate {kind} id")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedDevice:
+    """A device with everything the hot path needs about it, computed once at load."""
+
+    id: str
+    site: str
+    owner: str
+    kind: DeviceKind | None  # None: unregistered device accepted in commissioning mode
+    network: str | None
+    field_map: dict[str, str]
+    flow_sensor: Literal["supply", "return"]
+    tags: tuple[tuple[str, str], ...]  # sorted tag pairs for the line protocol
+
+
+def _tags(owner: str, site: str, device: str, network: str | None) -> tuple[tuple[str, str], ...]:
+    pairs = [("device", device), ("owner", owner), ("site", site)]
+    if network:
+        pairs.append(("network", network))
+    return tuple(sorted(pairs))
+
+
+class Registry:
+    """Owners, sites and devices, indexed for lookups by any device identity."""
+
+    def __init__(self, assets: AssetFile) -> None:
+        self.assets = assets
+        self.owners = {o.id: o for o in assets.owners}
+        self.sites = {s.id: s for s in assets.sites}
+        self.devices = {d.id: d for d in assets.devices}
+        self._by_key: dict[str, ResolvedDevice] = {}
+        for device in assets.devices:
+            site = self.sites[device.site]
+            resolved = ResolvedDevice(
+                id=device.id,
+                site=site.id,
+                owner=site.owner,
+                kind=device.kind,
+                network=site.network,
+                field_map=dict(device.field_map),
+                flow_sensor=device.flow_sensor,
+                tags=_tags(site.owner, site.id, device.id, site.network),
+            )
+            for key in (device.id, *device.external_ids):
+                self._by_key[key.lower()] = resolved
+
+    @classmethod
+    def empty(cls) -> Registry:
+        return cls(AssetFile())
+
+    @classmethod
+    def load(cls, path: Path) -> Registry:
+        """Read a YAML or TOML asset file; a mistake raises ConfigError naming ASSETS_FILE."""
+        try:
+            text = path.read_text(encoding="utf-8")
+            raw = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+            return cls(AssetFile.model_validate(raw or {}))
+        except OSError as exc:
+            raise ConfigError(f"ASSETS_FILE cannot be read: {exc.strerror}: {path}") from None
+        except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"ASSETS_FILE is not valid YAML/TOML: {path}: {exc}".splitlines()[0]) from None
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise ConfigError(f"ASSETS_FILE {path}: {where}: {err['msg']}") from None
+
+    def resolve(self, key: str) -> ResolvedDevice | None:
+        return self._by_key.get(key.lower())
+
+    @staticmethod
+    def unassigned(key: str) -> ResolvedDevice:
+        """The stand-in for an unregistered device in commissioning mode (owner ``unassigned``)."""
+        return ResolvedDevice(
+            id=key,
+            site=key,
+            owner=UNASSIGNED_OWNER,
+            kind=None,
+            network=None,
+            field_map={},
+            flow_sensor="return",
+            tags=_tags(UNASSIGNED_OWNER, key, key, None),
+        )

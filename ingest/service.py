@@ -1,0 +1,284 @@
+"""The ingest service: MQTT in, InfluxDB out, acknowledged only after durability.
+
+    broker ──► MqttConsumer ──► Pipeline (pure) ──► Batch ──► Committer ──► InfluxDB
+                   ▲                                            │   └─(down)─► Spool ─► drained in order
+                   └────────── PUBACK after durable ◄───────────┴─► DeadLetterStore
+
+One event loop; every long-lived loop is a task in one TaskGroup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from dataclasses import dataclass, field
+
+import structlog
+
+from ingest import lineprotocol
+from ingest.adapters import Router, default_routes
+from ingest.config import IngestSettings
+from ingest.deadletters import DeadLetter, DeadLetterStore
+from ingest.errors import InfluxError, InfluxUnavailable, Reason
+from ingest.health import HealthServer
+from ingest.influx import InfluxClient
+from ingest.metrics import IngestMetrics
+from ingest.mqtt import AckToken, MqttConsumer
+from ingest.normalise import NS, Normaliser
+from ingest.pipeline import Pipeline
+from ingest.registry import Registry
+from ingest.schema import Message
+from ingest.spool import Spool, SpoolFull
+
+log = structlog.get_logger("ingest.service")
+
+SPOOL_WARN_FRACTION = 0.8
+
+
+@dataclass(slots=True)
+class Batch:
+    """Points and dead letters of a run of messages, and the acks owed once they are durable."""
+
+    lines: list[str] = field(default_factory=list)
+    origins: list[Message] = field(default_factory=list)  # the message each line came from
+    dead: list[DeadLetter] = field(default_factory=list)
+    tokens: list[AckToken] = field(default_factory=list)
+    messages: int = 0
+    first_received_ns: int = 0
+
+
+class IngestService:
+    def __init__(
+        self, settings: IngestSettings, registry: Registry, pipeline: Pipeline | None = None
+    ) -> None:
+        self.settings = settings
+        self.metrics = IngestMetrics()
+        self.metrics.spool_max_bytes.set(settings.ingest_spool_max_bytes)
+        router = Router(default_routes(settings.mqtt_topic_prefix))
+        self.pipeline = pipeline or Pipeline(
+            router,
+            Normaliser(
+                registry,
+                unknown_devices=settings.ingest_unknown_devices,
+                max_age_ns=int(settings.ingest_max_age_days * 86400 * NS),
+            ),
+            max_payload_bytes=settings.ingest_max_payload_bytes,
+        )
+        self.batch = Batch()
+        self._batch_ready = asyncio.Event()
+        self._spool_ready = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.influx = InfluxClient.from_settings(settings)
+        data_dir = settings.ingest_data_dir
+        self.spool = Spool(data_dir / "spool.sqlite", settings.ingest_spool_max_bytes)
+        self.dead_letters = DeadLetterStore(data_dir / "dead_letters.sqlite")
+        self.consumer = MqttConsumer(
+            settings.mqtt_url,
+            settings.ingest_client_id,
+            router.filters,
+            self.on_message,
+            shared_group=settings.ingest_shared_group,
+            silence_timeout_s=settings.ingest_silence_timeout_s,
+        )
+        self.health = HealthServer(self.metrics.registry, self.ready)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def run(self, *, install_signal_handlers: bool = True) -> None:
+        """Run until SIGTERM/SIGINT (or :meth:`stop`), then flush, ack and exit in bounded time."""
+        loop = asyncio.get_running_loop()
+        if install_signal_handlers:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stop)
+        await self.influx.ensure_database()
+        self.metrics.spool_bytes.set(self.spool.bytes)
+        if not self.spool.empty:
+            log.warning("spool_not_empty_at_start", batches=self.spool.batches, bytes=self.spool.bytes)
+            self._spool_ready.set()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                consumer = tasks.create_task(self.consumer.run(), name="mqtt-consumer")
+                committer = tasks.create_task(self._commit_loop(), name="committer")
+                drainer = tasks.create_task(self._drain_spool_loop(), name="spool-drainer")
+                health = tasks.create_task(
+                    self.health.serve(self.settings.ingest_http_host, self.settings.ingest_http_port),
+                    name="health-server",
+                )
+                await self._stopping.wait()
+                log.info("shutdown_started")
+                self.consumer.pause()
+                try:
+                    async with asyncio.timeout(self.settings.ingest_shutdown_timeout_s):
+                        await committer  # finishes the batch in hand, then commits what is left
+                except TimeoutError:
+                    log.error("shutdown_timeout_unacked_messages_will_be_redelivered")
+                    committer.cancel()
+                for task in (consumer, drainer, health):
+                    task.cancel()
+        finally:
+            await self.influx.__aexit__(None, None, None)
+            self.spool.close()
+            self.dead_letters.close()
+            log.info("shutdown_complete")
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def ready(self) -> bool:
+        room = self.spool.bytes < self.settings.ingest_spool_max_bytes * SPOOL_WARN_FRACTION
+        return self.consumer.subscribed.is_set() and room
+
+    # -- hot path: one call per MQTT message, on the event loop thread -----------------
+
+    def on_message(self, message: Message, token: AckToken | None) -> None:
+        self.metrics.received.inc()
+        outcome = self.pipeline.process(message)
+        batch = self.batch
+        if batch.messages == 0:
+            batch.first_received_ns = message.received_ns
+        batch.messages += 1
+        if outcome.points:
+            batch.lines.extend(map(lineprotocol.encode, outcome.points))
+            batch.origins.extend([message] * len(outcome.points))
+        for rejection in outcome.rejections:
+            batch.dead.append(
+                DeadLetter(
+                    message.topic,
+                    message.payload,
+                    rejection.reason,
+                    rejection.detail,
+                    message.received_ns,
+                    rejection.device_key,
+                )
+            )
+        if token is not None:
+            batch.tokens.append(token)
+        if (
+            len(batch.lines) >= self.settings.ingest_batch_size
+            or batch.messages >= self.settings.ingest_batch_size
+        ):
+            self._batch_ready.set()
+
+    # -- committing ------------------------------------------------------------------------
+
+    def _take_batch(self) -> Batch:
+        batch, self.batch = self.batch, Batch()
+        self._batch_ready.clear()
+        return batch
+
+    async def _commit_loop(self) -> None:
+        max_age_s = self.settings.ingest_batch_max_age_ms / 1000
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max_age_s):
+                    await self._batch_ready.wait()
+            if self.batch.messages:
+                await self._commit(self._take_batch())
+        await self._commit(self._take_batch())  # shutdown: what arrived before the consumer paused
+
+    async def _commit(self, batch: Batch) -> None:
+        """Make the batch durable (InfluxDB, else spool; dead letters to their store), then ack it."""
+        if not batch.messages:
+            return
+        started = time.perf_counter()
+        if batch.lines:
+            await self._store_lines(batch)
+        if batch.dead:
+            await self.dead_letters.add_many(batch.dead)
+            for letter in batch.dead:
+                self.metrics.dead_letters.labels(letter.reason.value).inc()
+        for token in batch.tokens:
+            self.consumer.ack(token)
+        self.metrics.acked.inc(len(batch.tokens))
+        elapsed = time.perf_counter() - started
+        self.metrics.batch_seconds.observe(elapsed)
+        self.metrics.lag_seconds.set((time.time_ns() - batch.first_received_ns) / NS)
+        log.debug(
+            "batch_committed",
+            messages=batch.messages,
+            points=len(batch.lines),
+            dead_letters=len(batch.dead),
+            seconds=round(elapsed, 4),
+        )
+
+    async def _store_lines(self, batch: Batch) -> None:
+        body = "\n".join(batch.lines).encode()
+        if self.spool.empty:
+            try:
+                rejected = await self._write_precisely(batch.lines, batch.origins)
+            except InfluxUnavailable as exc:
+                self.metrics.influx_up.set(0)
+                log.error("influx_unavailable_spooling", error=str(exc), points=len(batch.lines))
+            else:
+                self.metrics.influx_up.set(1)
+                self.metrics.points_written.inc(len(batch.lines) - len(rejected))
+                batch.dead.extend(rejected)
+                return
+        await self._spool_append(body, len(batch.lines))
+
+    async def _spool_append(self, body: bytes, points: int) -> None:
+        """Append to the spool; while it is full, wait (and do not ack): the broker holds the data."""
+        while True:
+            try:
+                await self.spool.append(body, points)
+                break
+            except SpoolFull as exc:
+                log.error("spool_full_backpressure", error=str(exc))
+                await asyncio.sleep(1.0)
+        self.metrics.points_spooled.inc(points)
+        self.metrics.spool_bytes.set(self.spool.bytes)
+        if self.spool.bytes > self.spool.max_bytes * SPOOL_WARN_FRACTION:
+            log.warning("spool_near_full", bytes=self.spool.bytes, max_bytes=self.spool.max_bytes)
+        self._spool_ready.set()
+
+    async def _write_precisely(self, lines: list[str], origins: list[Message] | None) -> list[DeadLetter]:
+        """Write lines; on a 400, bisect so that only the points InfluxDB refuses are dead-lettered."""
+        try:
+            await self.influx.write("\n".join(lines).encode())
+            return []
+        except InfluxError as exc:
+            if len(lines) == 1:
+                origin = origins[0] if origins else Message("", lines[0].encode(), time.time_ns())
+                log.warning("influx_rejected_point", line=lines[0][:200], error=exc.body[:200])
+                return [
+                    DeadLetter(
+                        origin.topic,
+                        origin.payload,
+                        Reason.REJECTED_BY_DB,
+                        f"{exc.body[:500]} | line: {lines[0][:500]}",
+                        origin.received_ns,
+                    )
+                ]
+        half = len(lines) // 2
+        left = await self._write_precisely(lines[:half], origins[:half] if origins else None)
+        right = await self._write_precisely(lines[half:], origins[half:] if origins else None)
+        return left + right
+
+    async def _drain_spool_loop(self) -> None:
+        delay = 0.5
+        while True:
+            await self._spool_ready.wait()
+            oldest = await self.spool.oldest()
+            if oldest is None:
+                self._spool_ready.clear()
+                continue
+            batch_id, body, points = oldest
+            try:
+                rejected = await self._write_precisely(body.decode().split("\n"), None)
+            except InfluxUnavailable as exc:
+                log.warning("spool_drain_waiting", error=str(exc), delay_s=delay, batches=self.spool.batches)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            delay = 0.5
+            if rejected:
+                await self.dead_letters.add_many(rejected)
+                self.metrics.dead_letters.labels(Reason.REJECTED_BY_DB.value).inc(len(rejected))
+            await self.spool.remove(batch_id, len(body))
+            self.metrics.influx_up.set(1)
+            self.metrics.points_written.inc(points - len(rejected))
+            self.metrics.spool_bytes.set(self.spool.bytes)
+            if self.spool.empty:
+                log.info("spool_drained")

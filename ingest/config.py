@@ -80,7 +80,7 @@ class IngestSettings(MqttSettings, InfluxSettings):
     ingest_data_dir: Path = Path("var/ingest")
     ingest_batch_size: int = Field(default=5000, ge=1, le=100_000)
     ingest_batch_max_age_ms: int = Field(default=200, ge=1, le=60_000)
-    ingest_spool_max_bytes: int = Field(default=1 << 30, ge=1 << 20)
+    ingest_spool_max_bytes: int = Field(default=1 << 30, ge=4096)
     ingest_max_age_days: float = Field(default=400.0, gt=0)
     ingest_max_payload_bytes: int = Field(default=256 * 1024, ge=64)
     ingest_http_host: str = "127.0.0.1"

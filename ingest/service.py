@@ -236,7 +236,7 @@ class IngestService:
     async def _write_precisely(self, lines: list[str], origins: list[Message] | None) -> list[DeadLetter]:
         """Write lines; on a 400, bisect so that only the points InfluxDB refuses are dead-lettered."""
         try:
-            await self.influx.write("\n".join(lines).encode())
+            await self._write(lines)
             return []
         except InfluxError as exc:
             if len(lines) == 1:
@@ -255,6 +255,17 @@ class IngestService:
         left = await self._write_precisely(lines[:half], origins[:half] if origins else None)
         right = await self._write_precisely(lines[half:], origins[half:] if origins else None)
         return left + right
+
+    async def _write(self, lines: list[str]) -> None:
+        body = "\n".join(lines).encode()
+        try:
+            await self.influx.write(body)
+        except InfluxError as exc:
+            # InfluxDB was down when we started, or the database was dropped: create it, write again.
+            if exc.status != 404 or "database not found" not in exc.body:
+                raise
+            await self.influx.ensure_database()
+            await self.influx.write(body)
 
     async def _drain_spool_loop(self) -> None:
         delay = 0.5

@@ -105,6 +105,8 @@ def _resolve(
     else:
         raise PayloadError(Reason.SCHEMA, f"record {index} ({name!r}) has no value")
 
+    if not math.isfinite(value):
+        raise PayloadError(Reason.SCHEMA, f"record {index}: base value plus value overflows")
     full_name = base.name + name
     if not _NAME.match(full_name):
         raise PayloadError(Reason.SCHEMA, f"record {index}: {full_name[:80]!r} is not a valid SenML name")

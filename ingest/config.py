@@ -87,6 +87,16 @@ class IngestSettings(MqttSettings, InfluxSettings):
     ingest_http_port: int = Field(default=9108, ge=0, le=65535)
     ingest_silence_timeout_s: float = Field(default=300.0, gt=0)
     ingest_shutdown_timeout_s: float = Field(default=10.0, gt=0)
+    # Topic filters per payload adapter, overriding the defaults: "senml=senml/#;ttn=v3/+/devices/+/up".
+    ingest_routes: str = ""
+
+    @field_validator("ingest_routes")
+    @classmethod
+    def _routes(cls, value: str) -> str:
+        from ingest.adapters import parse_routes  # here, not at the top: adapters load protobuf
+
+        parse_routes(value)
+        return value
 
 
 def load(cls: type[_S]) -> _S:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from ingest import lineprotocol
-from ingest.adapters import Router, default_routes
+from ingest.adapters import DEFAULT_VENDOR_MAPS, Router, default_routes
 from ingest.config import IngestSettings
 from ingest.deadletters import DeadLetter, DeadLetterStore
 from ingest.errors import InfluxError, InfluxUnavailable, Reason
@@ -56,13 +56,14 @@ class IngestService:
         self.settings = settings
         self.metrics = IngestMetrics()
         self.metrics.spool_max_bytes.set(settings.ingest_spool_max_bytes)
-        router = Router(default_routes(settings.mqtt_topic_prefix))
+        router = Router(default_routes(settings.mqtt_topic_prefix, settings.ingest_routes))
         self.pipeline = pipeline or Pipeline(
             router,
             Normaliser(
                 registry,
                 unknown_devices=settings.ingest_unknown_devices,
                 max_age_ns=int(settings.ingest_max_age_days * 86400 * NS),
+                vendor_maps=DEFAULT_VENDOR_MAPS,
             ),
             max_payload_bytes=settings.ingest_max_payload_bytes,
         )

@@ -32,6 +32,9 @@ def render(builder: dash.Dashboard) -> dict[str, Any]:
     panel-level state, and numbering them here keeps the output deterministic.
     """
     document: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
+    # The SDK writes `"annotations": {}`; Grafana expects a list, to which it adds its
+    # built-in "Annotations & Alerts" query on load.
+    document.setdefault("annotations", {}).setdefault("list", [])
     next_id = 1
     for panel in document.get("panels", []):
         panel["id"] = next_id

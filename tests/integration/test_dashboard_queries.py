@@ -32,7 +32,7 @@ TIME_RANGE = TimeRange(dataset.START_NS // 10**6, dataset.END_NS // 10**6)
 # unit's range is showing the wrong quantity (kW labelled MW, kg labelled g, …).
 UNIT_RANGES: dict[str, tuple[float, float]] = {
     "megwatt": (0.1, 50.0),
-    "kwatt": (1.0, 10_000.0),
+    "kwatt": (15.0, 5_000.0),  # 20 kW building loads … 3 MW substations
     "kwatth": (1.0, 1e7),
     "celsius": (-40.0, 130.0),
     "suffix: K": (5.0, 100.0),

@@ -26,9 +26,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ROOT, create_session, local_services, machine, peak_rss_mb  # noqa: E402
-from simulators.heat import HeatMeter, native_stream  # noqa: E402
-from simulators.publisher import Publisher  # noqa: E402
+from bench.common import ROOT, create_session, local_services, machine, peak_rss_mb
+from simulators.heat import HeatMeter, native_stream
+from simulators.publisher import Publisher
 
 
 def preload(mqtt_url: str, prefix: str, readings: int, devices: int) -> float:
@@ -51,7 +51,9 @@ def bare_drain(port: int, client_id: str, expected: int) -> float:
             first = time.perf_counter()
         received += 1
 
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5)
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
+    )
     client.on_message = on_message
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = 3600
@@ -66,7 +68,7 @@ def bare_drain(port: int, client_id: str, expected: int) -> float:
 
 
 def metric(port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:  # noqa: S310
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         for line in r.read().decode().splitlines():
             if line.startswith(name + " "):
                 return float(line.split()[1])
@@ -111,7 +113,9 @@ def count_points(influx_url: str, db: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--readings", type=int, default=200_000)
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=5000)
@@ -130,9 +134,14 @@ def main() -> None:
             http_port = local_services.free_port()
             env = {
                 **os.environ,
-                "MQTT_URL": broker.url, "MQTT_TOPIC_PREFIX": prefix, "INFLUX_URL": influx.url, "INFLUX_DB": db,
-                "INGEST_CLIENT_ID": "bench-ingest", "INGEST_DATA_DIR": str(root / "ingest"),
-                "INGEST_HTTP_PORT": str(http_port), "INGEST_UNKNOWN_DEVICES": "accept",
+                "MQTT_URL": broker.url,
+                "MQTT_TOPIC_PREFIX": prefix,
+                "INFLUX_URL": influx.url,
+                "INFLUX_DB": db,
+                "INGEST_CLIENT_ID": "bench-ingest",
+                "INGEST_DATA_DIR": str(root / "ingest"),
+                "INGEST_HTTP_PORT": str(http_port),
+                "INGEST_UNKNOWN_DEVICES": "accept",
                 "INGEST_BATCH_SIZE": str(args.batch_size),
             }
             ingest_rate, rss, _ = run_ingest(env, http_port, args.readings)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
-import platform
 import os
+import platform
 import sys
 import threading
 from pathlib import Path
@@ -35,7 +35,9 @@ def machine() -> str:
 
 def create_session(port: int, client_id: str, topic_filter: str) -> None:
     """Create a persistent MQTT 5 session subscribed to ``topic_filter``, then leave it."""
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5)
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
+    )
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = 3600
     subscribed = threading.Event()

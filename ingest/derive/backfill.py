@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from ingest import lineprotocol
-from ingest.derive.deriver import REGISTERS, DerivedPoints
+from ingest.derive.deriver import REGISTERS, DerivedPoints, series_key
 from ingest.derive.emissions import EmissionFactors
 from ingest.derive.energy import Interval, interval_kwh
 from ingest.influx import InfluxClient
@@ -98,6 +98,7 @@ async def backfill(
             for series in _series(rows[0]) if rows else []:
                 tags = _tags_of(series)
                 network = dict(tags).get("network")
+                key = series_key(dict(tags).get("device", ""), carrier)
                 for ts, value in series["values"]:
                     if value is None:
                         continue
@@ -107,9 +108,7 @@ async def backfill(
                     previous[tags] = reading
                     if before is None:
                         continue
-                    interval = Interval(
-                        measurement, before[0], reading[0], interval_kwh(before[1], reading[1])
-                    )
+                    interval = Interval(key, before[0], reading[0], interval_kwh(before[1], reading[1]))
                     points = builder.points(tags, network, carrier, interval)
                     report.energy_points += 1
                     report.emissions_points += len(points) - 1

@@ -46,22 +46,21 @@ class DerivedPoints:
 
     def __init__(self, factors: EmissionFactors) -> None:
         self.factors = factors
-        self._tags: dict[tuple[_Tags, str, str | None], tuple[_Tags, str, dict[str, _Tags]]] = {}
+        # Per series key: the device's tags, and what is derived from them (built once per series).
+        self._tags: dict[str, tuple[_Tags, _Tags, str, dict[str, _Tags]]] = {}
 
     def points(self, tags: _Tags, network: str | None, carrier: str, interval: Interval) -> list[Point]:
-        cached = self._tags.get((tags, carrier, network))
-        if cached is None:
+        """The ``energy`` point of ``interval`` and its ``emissions`` points (one per method)."""
+        cached = self._tags.get(interval.series)
+        if cached is None or cached[0] != tags:
             area = self.factors.area_for(carrier, network)
             by_method = {
                 method: with_tags(tags, carrier=carrier, method=method)
                 for method in self.factors.methods(carrier, area)
             }
-            cached = self._tags[(tags, carrier, network)] = (
-                with_tags(tags, carrier=carrier),
-                area,
-                by_method,
-            )
-        energy_tags, area, method_tags = cached
+            energy_tags = with_tags(tags, carrier=carrier)
+            cached = self._tags[interval.series] = (tags, energy_tags, area, by_method)
+        _, energy_tags, area, method_tags = cached
         out = [Point(Measurement.ENERGY.value, energy_tags, {"kwh": interval.kwh}, interval.end_ns)]
         for share in self.factors.interval_emissions(
             carrier, area, interval.start_ns, interval.end_ns, interval.kwh
@@ -84,7 +83,7 @@ class Deriver:
         self, factors: EmissionFactors, state: EnergyState | None = None, store: EnergyStore | None = None
     ) -> None:
         self.factors = factors
-        self.state = state or EnergyState()
+        self.state = state or EnergyState(track_changes=store is not None)
         self.store = store
         self.builder = DerivedPoints(factors)
         self._too_late_logged = 0

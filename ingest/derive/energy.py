@@ -27,6 +27,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 NS = 1_000_000_000
 RESET_NEW_START_FRACTION = 0.1
@@ -49,9 +50,12 @@ def interval_kwh(previous_kwh: float, kwh: float) -> float:
     return 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class Interval:
-    """The energy used between two readings of one series, stamped at the later one."""
+class Interval(NamedTuple):
+    """The energy used between two readings of one series, stamped at the later one.
+
+    A NamedTuple rather than a frozen dataclass: it is built on the hot path, and constructing
+    a frozen dataclass costs several times more.
+    """
 
     series: str
     start_ns: int
@@ -76,7 +80,9 @@ class RegisterHistory:
 class Changes:
     """What to persist since the last flush."""
 
-    upserts: dict[tuple[str, int], float] = field(default_factory=dict)
+    # In order of observation; a later upsert of the same reading wins and trimmed readings are
+    # deleted after the upserts, so applying them in this order gives the history in memory.
+    upserts: list[tuple[str, int, float]] = field(default_factory=list)
     trimmed: list[tuple[str, int]] = field(default_factory=list)
     floors: dict[str, int] = field(default_factory=dict)
 
@@ -87,13 +93,16 @@ class Changes:
 class EnergyState:
     """The register histories of all series, and the interval logic over them. Pure, no I/O."""
 
-    def __init__(self, *, max_readings: int = 64, max_age_ns: int = 7 * 86400 * NS) -> None:
+    def __init__(
+        self, *, max_readings: int = 64, max_age_ns: int = 7 * 86400 * NS, track_changes: bool = True
+    ) -> None:
         if max_readings < 2:
             raise ValueError("max_readings must be at least 2")
         self.max_readings = max_readings
         self.max_age_ns = max_age_ns
         self.histories: dict[str, RegisterHistory] = {}
         self.changes = Changes()
+        self.track_changes = track_changes  # False: nothing persists them, so do not accumulate
         self.too_late = 0  # readings ignored because they fell before a series' floor
 
     def observe(self, series: str, ts_ns: int, kwh: float) -> list[Interval]:
@@ -102,6 +111,16 @@ class EnergyState:
         if history is None:
             history = self.histories[series] = RegisterHistory()
         times, values = history.ts_ns, history.kwh
+        if not times or ts_ns > times[-1]:  # the common case: the next reading, in order
+            times.append(ts_ns)
+            values.append(kwh)
+            if self.track_changes:
+                self.changes.upserts.append((series, ts_ns, kwh))
+            if len(times) > self.max_readings or times[0] < ts_ns - self.max_age_ns:
+                self._trim(series, history)
+            if len(times) < 2:
+                return []
+            return [Interval(series, times[-2], ts_ns, interval_kwh(values[-2], kwh))]
         if history.floored and ts_ns <= times[0]:
             if ts_ns < times[0]:
                 self.too_late += 1
@@ -110,11 +129,13 @@ class EnergyState:
         if i < len(times) and times[i] == ts_ns:
             if kwh > values[i]:  # same instant, two values: the larger wins, whatever the order
                 values[i] = kwh
-                self.changes.upserts[(series, ts_ns)] = kwh
+                if self.track_changes:
+                    self.changes.upserts.append((series, ts_ns, kwh))
         else:
             times.insert(i, ts_ns)
             values.insert(i, kwh)
-            self.changes.upserts[(series, ts_ns)] = kwh
+            if self.track_changes:
+                self.changes.upserts.append((series, ts_ns, kwh))
         out: list[Interval] = []
         if i > 0:
             out.append(Interval(series, times[i - 1], times[i], interval_kwh(values[i - 1], values[i])))
@@ -134,13 +155,13 @@ class EnergyState:
         if keep_from == first_real:
             return
         floor = keep_from - 1  # the newest reading leaving the window stays as the floor
-        for ts in times[:floor]:
-            self.changes.trimmed.append((series, ts))
-            self.changes.upserts.pop((series, ts), None)
+        if self.track_changes:
+            self.changes.trimmed.extend((series, ts) for ts in times[:floor])
         del times[:floor]
         del values[:floor]
         history.floored = True
-        self.changes.floors[series] = times[0]
+        if self.track_changes:
+            self.changes.floors[series] = times[0]
 
     def take_changes(self) -> Changes:
         """Hand over what changed since the last call (for persisting) and start afresh."""

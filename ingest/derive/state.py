@@ -59,8 +59,7 @@ class EnergyStore(SqliteStore):
         with db:  # one transaction: the history on disk is always a consistent snapshot
             db.execute("BEGIN")
             db.executemany(
-                "INSERT OR REPLACE INTO registers (series, ts_ns, kwh) VALUES (?, ?, ?)",
-                [(series, ts, kwh) for (series, ts), kwh in changes.upserts.items()],
+                "INSERT OR REPLACE INTO registers (series, ts_ns, kwh) VALUES (?, ?, ?)", changes.upserts
             )
             db.executemany("DELETE FROM registers WHERE series = ? AND ts_ns = ?", changes.trimmed)
             db.executemany(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import structlog
 
 from ingest.__main__ import main
 
@@ -10,6 +11,10 @@ from ingest.__main__ import main
 @pytest.fixture(autouse=True)
 def _influx_env(monkeypatch):
     monkeypatch.setenv("INFLUX_URL", "http://127.0.0.1:9")  # never contacted: each case fails first
+    # main() configures structlog to print to this test's captured stderr, which closes after it.
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 def test_a_missing_factors_file_stops_with_one_line_naming_the_key(monkeypatch, tmp_path, capsys):

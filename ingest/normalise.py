@@ -62,6 +62,10 @@ class Normaliser:
 
     def _one(self, reading: RawReading, received_ns: int, out: Normalised) -> None:
         device = self.registry.resolve(reading.device_key)
+        for alt_key in reading.alt_keys if device is None else ():
+            device = self.registry.resolve(alt_key)
+            if device is not None:
+                break
         if device is None:
             if not self.accept_unknown:
                 raise PayloadError(Reason.UNKNOWN_DEVICE, f"device {reading.device_key!r} is not registered")

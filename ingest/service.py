@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from ingest import lineprotocol
-from ingest.adapters import Router, default_routes
+from ingest.adapters import DEFAULT_VENDOR_MAPS, Router, default_routes
 from ingest.config import IngestSettings
 from ingest.deadletters import DeadLetter, DeadLetterStore
 from ingest.derive.deriver import Deriver
@@ -57,7 +57,7 @@ class IngestService:
         self.settings = settings
         self.metrics = IngestMetrics()
         self.metrics.spool_max_bytes.set(settings.ingest_spool_max_bytes)
-        router = Router(default_routes(settings.mqtt_topic_prefix))
+        router = Router(default_routes(settings.mqtt_topic_prefix, settings.ingest_routes))
         # issue 5: power, interval energy and emissions; its register history lives in the data dir
         self.deriver = Deriver.open(settings.ingest_data_dir, settings.emission_factors_file)
         self.pipeline = pipeline or Pipeline(
@@ -66,6 +66,7 @@ class IngestService:
                 registry,
                 unknown_devices=settings.ingest_unknown_devices,
                 max_age_ns=int(settings.ingest_max_age_days * 86400 * NS),
+                vendor_maps=DEFAULT_VENDOR_MAPS,
             ),
             max_payload_bytes=settings.ingest_max_payload_bytes,
             deriver=self.deriver,
@@ -242,7 +243,7 @@ class IngestService:
     async def _write_precisely(self, lines: list[str], origins: list[Message] | None) -> list[DeadLetter]:
         """Write lines; on a 400, bisect so that only the points InfluxDB refuses are dead-lettered."""
         try:
-            await self.influx.write("\n".join(lines).encode())
+            await self._write(lines)
             return []
         except InfluxError as exc:
             if len(lines) == 1:
@@ -261,6 +262,17 @@ class IngestService:
         left = await self._write_precisely(lines[:half], origins[:half] if origins else None)
         right = await self._write_precisely(lines[half:], origins[half:] if origins else None)
         return left + right
+
+    async def _write(self, lines: list[str]) -> None:
+        body = "\n".join(lines).encode()
+        try:
+            await self.influx.write(body)
+        except InfluxError as exc:
+            # InfluxDB was down when we started, or the database was dropped: create it, write again.
+            if exc.status != 404 or "database not found" not in exc.body:
+                raise
+            await self.influx.ensure_database()
+            await self.influx.write(body)
 
     async def _drain_spool_loop(self) -> None:
         delay = 0.5

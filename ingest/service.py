@@ -21,6 +21,7 @@ from ingest import lineprotocol
 from ingest.adapters import DEFAULT_VENDOR_MAPS, Router, default_routes
 from ingest.config import IngestSettings
 from ingest.deadletters import DeadLetter, DeadLetterStore
+from ingest.derive.deriver import Deriver
 from ingest.errors import InfluxError, InfluxUnavailable, Reason
 from ingest.health import HealthServer
 from ingest.influx import InfluxClient
@@ -57,6 +58,8 @@ class IngestService:
         self.metrics = IngestMetrics()
         self.metrics.spool_max_bytes.set(settings.ingest_spool_max_bytes)
         router = Router(default_routes(settings.mqtt_topic_prefix, settings.ingest_routes))
+        # issue 5: power, interval energy and emissions; its register history lives in the data dir
+        self.deriver = Deriver.open(settings.ingest_data_dir, settings.emission_factors_file)
         self.pipeline = pipeline or Pipeline(
             router,
             Normaliser(
@@ -66,6 +69,7 @@ class IngestService:
                 vendor_maps=DEFAULT_VENDOR_MAPS,
             ),
             max_payload_bytes=settings.ingest_max_payload_bytes,
+            deriver=self.deriver,
         )
         self.batch = Batch()
         self._batch_ready = asyncio.Event()
@@ -122,6 +126,7 @@ class IngestService:
             await self.influx.__aexit__(None, None, None)
             self.spool.close()
             self.dead_letters.close()
+            self.deriver.close()
             log.info("shutdown_complete")
 
     def stop(self) -> None:
@@ -186,6 +191,7 @@ class IngestService:
         started = time.perf_counter()
         if batch.lines:
             await self._store_lines(batch)
+        await self.deriver.commit()  # issue 5: energy history durable after the points, before the acks
         if batch.dead:
             await self.dead_letters.add_many(batch.dead)
             for letter in batch.dead:

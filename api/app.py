@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
 from api import errors
+from api.models import ErrorOut
 from api.routes import assets, deadletters, energy, live, network, readings, stream
 from api.settings import ApiSettings
 from api.state import Resources, lifespan_for
@@ -16,6 +19,18 @@ Send an API key as `X-API-Key: <key>` or `Authorization: Bearer <key>`. A key is
 `operator` (every site) or to one owner; another owner's site answers 404 like an unknown one.
 Errors are JSON: `{"error": "<code>", "message": "<text>"}`.
 """
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": text}
+    for status, text in (
+        (400, "bad input: inverted or too large range, bad every, unknown field…"),
+        (401, "missing or wrong API key"),
+        (403, "an operator key is needed"),
+        (404, "unknown, or another owner's, site or device"),
+        (422, "a parameter does not match its type or pattern"),
+        (503, "InfluxDB or the MQTT broker cannot be reached"),
+    )
+}
 
 
 def create_app(settings: ApiSettings, resources: Resources | None = None) -> FastAPI:
@@ -33,6 +48,7 @@ def create_app(settings: ApiSettings, resources: Resources | None = None) -> Fas
         """Liveness: the process serves requests."""
         return {"status": "ok"}
 
-    for module in (assets, readings, energy, network, stream, deadletters, live):
-        app.include_router(module.router)
+    for module in (assets, readings, energy, network, stream, deadletters):
+        app.include_router(module.router, responses=ERROR_RESPONSES)
+    app.include_router(live.router)
     return app

@@ -11,6 +11,19 @@ from ingest.errors import Reason
 from ingest.schema import DeviceKind
 
 
+class Problem(BaseModel):
+    parameter: str
+    problem: str
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: a stable code, a sentence for people, and per-parameter problems on 422."""
+
+    error: str
+    message: str
+    problems: list[Problem] | None = None
+
+
 class OwnerOut(BaseModel):
     id: str
     name: str

@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -139,7 +140,9 @@ class ApiWorld:
             async with InfluxClient(self.influx_url, self.db) as influx:
                 await influx.write(encode_batch(points))
 
-        asyncio.run(go())
+        # A thread of its own: the caller may be inside an event loop (playwright's sync API runs one).
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, go()).result()
 
 
 def make_settings(services: object, db: str, tmp: Path, **overrides: object) -> ApiSettings:

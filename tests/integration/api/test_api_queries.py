@@ -141,8 +141,8 @@ def test_overview_sums_the_newest_reading_of_each_meter_and_prices_it(api_world)
     [
         ("/sites/tb-1/energy", {"start": "2025-04-01T00:00:00Z", "end": "2025-03-01T00:00:00Z"}, 400,
          "inverted_range"),
-        ("/sites/tb-1/energy", {"every": "hour", "start": "2020-01-01T00:00:00Z", "end": "2025-01-01T00:00:00Z"},
-         400, "range_too_large"),
+        ("/sites/tb-1/energy", {"every": "hour", "start": "2020-01-01T00:00:00Z",
+                                "end": "2025-01-01T00:00:00Z"}, 400, "range_too_large"),
         ("/sites/tb-1/series", {"measurement": "district_heating", "field": "power_kw", "every": "1x",
                                 "aggregate": "mean"}, 422, "invalid_parameter"),
         ("/sites/tb-1/series", {"measurement": "district_heating", "field": "power_kw", "every": "1h",

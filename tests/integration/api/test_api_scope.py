@@ -89,7 +89,9 @@ def test_another_owners_site_is_404_like_an_unknown_one(api_world, path, params,
 
 
 @pytest.mark.parametrize(("path", "params"), DEVICE_ENDPOINTS)
-@pytest.mark.parametrize(("who", "device"), [("tunabyggen", "hm-ot-1"), ("stora", "hm-tb-1"), ("operator", "nope")])
+@pytest.mark.parametrize(
+    ("who", "device"), [("tunabyggen", "hm-ot-1"), ("stora", "hm-tb-1"), ("operator", "nope")]
+)
 def test_another_owners_device_is_404_like_an_unknown_one(api_world, path, params, who, device):
     with api_world.client(who) as client:
         r = client.get(path.format(device=device), params=params)

@@ -32,7 +32,7 @@ class Every:
 
     @classmethod
     def parse(cls, text: str) -> Every:
-        match = _EVERY.match(text)
+        match = _EVERY.fullmatch(text)  # not .match: its $ would accept a trailing newline
         if not match:
             raise bad_request("bad_every", f"every must look like 30s, 15m, 1h, 1d or 1w, not {text[:40]!r}")
         return cls(int(match.group(1)), match.group(2))
@@ -47,7 +47,7 @@ class Every:
 
 def ident(name: str) -> str:
     """A double-quoted identifier; only for names from our own allow-lists."""
-    if not _IDENT.match(name):
+    if not _IDENT.fullmatch(name):
         raise ValueError(f"not an allow-listed identifier: {name!r}")
     return f'"{name}"'
 

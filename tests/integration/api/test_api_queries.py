@@ -166,3 +166,16 @@ def test_bad_input_gets_a_clear_json_4xx(api_world, path, params, status, code):
     body = r.json()
     assert body["error"] == code
     assert body["message"]
+
+
+def test_openapi_document_and_docs_page_are_served_without_a_key(api_world):
+    with api_world.client() as anonymous:
+        document = anonymous.get("/openapi.json").json()
+        docs = anonymous.get("/docs")
+        live = anonymous.get("/live")
+    assert "/sites/{site_id}/energy" in document["paths"]
+    assert {"X-API-Key", "key"} <= {
+        s.get("name") for s in document["components"]["securitySchemes"].values()
+    }
+    assert docs.status_code == 200
+    assert "EventSource" in live.text

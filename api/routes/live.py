@@ -15,4 +15,4 @@ async def live_page() -> HTMLResponse:
     """A static page (no build step). It asks for an API key, or takes ``?key=``, and keeps it in
     sessionStorage; the page itself holds no data, so serving it needs no key."""
     page = resources.files("api").joinpath("static/live.html").read_text(encoding="utf-8")
-    return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+    return HTMLResponse(page, headers={"Cache-Control": "no-cache", "Referrer-Policy": "no-referrer"})

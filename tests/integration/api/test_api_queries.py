@@ -174,8 +174,6 @@ def test_openapi_document_and_docs_page_are_served_without_a_key(api_world):
         docs = anonymous.get("/docs")
         live = anonymous.get("/live")
     assert "/sites/{site_id}/energy" in document["paths"]
-    assert {"X-API-Key", "key"} <= {
-        s.get("name") for s in document["components"]["securitySchemes"].values()
-    }
+    assert {"X-API-Key", "key"} <= {s.get("name") for s in document["components"]["securitySchemes"].values()}
     assert docs.status_code == 200
     assert "EventSource" in live.text

@@ -1,4 +1,4 @@
-"""The isolated emission-factor lookup used for the live emission rate."""
+"""The live emission rate's factor lookup: ingest's factor file, location-based values."""
 
 from __future__ import annotations
 
@@ -14,33 +14,39 @@ def _ns(day: str) -> int:
     return int(dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC).timestamp()) * 10**9
 
 
-def test_the_most_specific_and_newest_valid_factor_wins(tmp_path):
+def test_the_networks_own_location_factor_for_the_time_wins_else_the_default_area(tmp_path):
     path = tmp_path / "factors.yaml"
     path.write_text(
         """
+version: test
+defaults: {district_heat: other-dh, electricity: SE3}
 factors:
-  - {carrier: district_heat, g_per_kwh: 100.0}
-  - {carrier: district_heat, network: borlange, g_per_kwh: 60.0, valid_from: 2022-01-01, valid_to: 2024-01-01}
-  - {carrier: district_heat, network: borlange, g_per_kwh: 50.0, valid_from: 2024-01-01}
-  - {carrier: district_heat, network: borlange, method: market, g_per_kwh: 500.0}
-  - {carrier: electricity, zone: SE3, g_per_kwh: 36.0}
+  - {carrier: district_heat, network: other-dh, method: location, valid_from: 2020-01-01, g_co2e_per_kwh: 100.0, source: t}
+  - {carrier: district_heat, network: borlange, method: location, valid_from: 2022-01-01,
+     valid_to: 2024-01-01, g_co2e_per_kwh: 60.0, source: t}
+  - {carrier: district_heat, network: borlange, method: location, valid_from: 2024-01-01, g_co2e_per_kwh: 50.0, source: t}
+  - {carrier: district_heat, network: borlange, method: market, valid_from: 2022-01-01, g_co2e_per_kwh: 500.0, source: t}
+  - {carrier: electricity, zone: SE3, method: location, valid_from: 2020-01-01, g_co2e_per_kwh: 36.0, source: t}
 """
     )
     factors = load_factors(path)
     assert factors.factor_g_per_kwh("district_heat", "borlange", _ns("2023-06-01")) == 60.0
     assert factors.factor_g_per_kwh("district_heat", "borlange", _ns("2025-06-01")) == 50.0
     assert factors.factor_g_per_kwh("district_heat", "falun", _ns("2025-06-01")) == 100.0
-    assert factors.factor_g_per_kwh("district_heat", "borlange", _ns("2021-06-01")) == 100.0
-    assert factors.factor_g_per_kwh("electricity", "SE3", _ns("2025-06-01")) == 36.0
-    assert factors.factor_g_per_kwh("electricity", None, _ns("2025-06-01")) is None
+    assert factors.factor_g_per_kwh("district_heat", "borlange", _ns("2021-06-01")) is None
+    assert factors.factor_g_per_kwh("electricity", None, _ns("2025-06-01")) == 36.0
 
 
-def test_without_a_file_no_factor_is_known():
-    assert load_factors(None).factor_g_per_kwh("district_heat", "borlange", 0) is None
+def test_without_a_file_the_shipped_borlange_default_applies():
+    factor = load_factors(None).factor_g_per_kwh("district_heat", "borlange-dh", _ns("2025-06-01"))
+    assert factor == 54.9
 
 
 def test_a_bad_factor_file_is_one_line_naming_the_key(tmp_path):
     path = tmp_path / "factors.yaml"
-    path.write_text("factors: [{carrier: district_heat, g_per_kwh: -1}]")
-    with pytest.raises(ConfigError, match=r"^EMISSION_FACTORS_FILE .*g_per_kwh"):
+    path.write_text(
+        "version: t\ndefaults: {district_heat: x}\nfactors: [{carrier: district_heat, network: x, method: location,"
+        " valid_from: 2020-01-01, g_co2e_per_kwh: -1, source: t}]"
+    )
+    with pytest.raises(ConfigError, match=r"^EMISSION_FACTORS_FILE .*g_co2e_per_kwh"):
         load_factors(path)

@@ -164,11 +164,19 @@ def make_settings(services: object, db: str, tmp: Path, **overrides: object) -> 
 def write_world_files(tmp: Path) -> dict[str, str]:
     """Registry, emission factors and a key file; returns the plain keys by name."""
     (tmp / "assets.yaml").write_text(yaml.safe_dump(ASSETS, allow_unicode=True))
-    factors = {"factors": [
-        {"carrier": "district_heat", "network": "borlange", "method": "location", "g_per_kwh": DH_FACTOR},
-        {"carrier": "district_heat", "method": "location", "g_per_kwh": 999.0},  # any network: less specific
-        {"carrier": "district_heat", "network": "borlange", "method": "market", "g_per_kwh": MARKET_FACTOR},
-    ]}  # fmt: skip
+    factors = {
+        # A site whose network has no factors of its own falls back to the carrier's default area.
+        "version": "test",
+        "defaults": {"district_heat": "elsewhere-dh"},
+        "factors": [
+            {"carrier": "district_heat", "network": "borlange", "method": "location", "valid_from": "2020-01-01",
+             "g_co2e_per_kwh": DH_FACTOR, "source": "test"},
+            {"carrier": "district_heat", "network": "elsewhere-dh", "method": "location",
+             "valid_from": "2020-01-01", "g_co2e_per_kwh": 999.0, "source": "test"},
+            {"carrier": "district_heat", "network": "borlange", "method": "market", "valid_from": "2020-01-01",
+             "g_co2e_per_kwh": MARKET_FACTOR, "source": "test"},
+        ],
+    }  # fmt: skip
     (tmp / "factors.yaml").write_text(yaml.safe_dump(factors))
     keys = {
         "operator": f"op-{uuid.uuid4()}",

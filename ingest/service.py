@@ -58,7 +58,7 @@ class IngestService:
         self.metrics = IngestMetrics()
         self.metrics.spool_max_bytes.set(settings.ingest_spool_max_bytes)
         router = Router(default_routes(settings.mqtt_topic_prefix, settings.ingest_routes))
-        # issue 5: power, interval energy and emissions; its register history lives in the data dir
+        # Power, interval energy and emissions; the register history lives in the data dir.
         self.deriver = Deriver.open(settings.ingest_data_dir, settings.emission_factors_file)
         self.pipeline = pipeline or Pipeline(
             router,
@@ -191,7 +191,7 @@ class IngestService:
         started = time.perf_counter()
         if batch.lines:
             await self._store_lines(batch)
-        await self.deriver.commit()  # issue 5: energy history durable after the points, before the acks
+        await self.deriver.commit()  # history durable after the points, before the acks
         if batch.dead:
             await self.dead_letters.add_many(batch.dead)
             for letter in batch.dead:

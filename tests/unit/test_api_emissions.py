@@ -16,18 +16,25 @@ def _ns(day: str) -> int:
 
 def test_the_networks_own_location_factor_for_the_time_wins_else_the_default_area(tmp_path):
     path = tmp_path / "factors.yaml"
+    entries = [
+        "{carrier: district_heat, network: other-dh, valid_from: 2020-01-01, g_co2e_per_kwh: 100.0}",
+        "{carrier: district_heat, network: borlange, valid_from: 2022-01-01, valid_to: 2024-01-01,"
+        " g_co2e_per_kwh: 60.0}",
+        "{carrier: district_heat, network: borlange, valid_from: 2024-01-01, g_co2e_per_kwh: 50.0}",
+        "{carrier: district_heat, network: borlange, method: market, valid_from: 2022-01-01,"
+        " g_co2e_per_kwh: 500.0}",
+        "{carrier: electricity, zone: SE3, valid_from: 2020-01-01, g_co2e_per_kwh: 36.0}",
+    ]
+    # Every entry is location-based and sourced unless it says otherwise.
+    lines = [
+        e.replace("{", "{method: location, source: t, ", 1)
+        if "method" not in e
+        else e.replace("{", "{source: t, ", 1)
+        for e in entries
+    ]
     path.write_text(
-        """
-version: test
-defaults: {district_heat: other-dh, electricity: SE3}
-factors:
-  - {carrier: district_heat, network: other-dh, method: location, valid_from: 2020-01-01, g_co2e_per_kwh: 100.0, source: t}
-  - {carrier: district_heat, network: borlange, method: location, valid_from: 2022-01-01,
-     valid_to: 2024-01-01, g_co2e_per_kwh: 60.0, source: t}
-  - {carrier: district_heat, network: borlange, method: location, valid_from: 2024-01-01, g_co2e_per_kwh: 50.0, source: t}
-  - {carrier: district_heat, network: borlange, method: market, valid_from: 2022-01-01, g_co2e_per_kwh: 500.0, source: t}
-  - {carrier: electricity, zone: SE3, method: location, valid_from: 2020-01-01, g_co2e_per_kwh: 36.0, source: t}
-"""
+        "version: test\ndefaults: {district_heat: other-dh, electricity: SE3}\nfactors:\n"
+        + "".join(f"  - {line}\n" for line in lines)
     )
     factors = load_factors(path)
     assert factors.factor_g_per_kwh("district_heat", "borlange", _ns("2023-06-01")) == 60.0
@@ -45,8 +52,8 @@ def test_without_a_file_the_shipped_borlange_default_applies():
 def test_a_bad_factor_file_is_one_line_naming_the_key(tmp_path):
     path = tmp_path / "factors.yaml"
     path.write_text(
-        "version: t\ndefaults: {district_heat: x}\nfactors: [{carrier: district_heat, network: x, method: location,"
-        " valid_from: 2020-01-01, g_co2e_per_kwh: -1, source: t}]"
+        "version: t\ndefaults: {district_heat: x}\nfactors: [{carrier: district_heat, network: x,"
+        " method: location, valid_from: 2020-01-01, g_co2e_per_kwh: -1, source: t}]"
     )
     with pytest.raises(ConfigError, match=r"^EMISSION_FACTORS_FILE .*g_co2e_per_kwh"):
         load_factors(path)

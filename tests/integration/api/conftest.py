@@ -169,14 +169,13 @@ def write_world_files(tmp: Path) -> dict[str, str]:
         "version": "test",
         "defaults": {"district_heat": "elsewhere-dh"},
         "factors": [
-            {"carrier": "district_heat", "network": "borlange", "method": "location", "valid_from": "2020-01-01",
-             "g_co2e_per_kwh": DH_FACTOR, "source": "test"},
-            {"carrier": "district_heat", "network": "elsewhere-dh", "method": "location",
-             "valid_from": "2020-01-01", "g_co2e_per_kwh": 999.0, "source": "test"},
-            {"carrier": "district_heat", "network": "borlange", "method": "market", "valid_from": "2020-01-01",
-             "g_co2e_per_kwh": MARKET_FACTOR, "source": "test"},
+            {"network": "borlange", "method": "location", "g_co2e_per_kwh": DH_FACTOR},
+            {"network": "elsewhere-dh", "method": "location", "g_co2e_per_kwh": 999.0},
+            {"network": "borlange", "method": "market", "g_co2e_per_kwh": MARKET_FACTOR},
         ],
-    }  # fmt: skip
+    }
+    for factor in factors["factors"]:  # type: ignore[attr-defined]
+        factor.update(carrier="district_heat", valid_from="2020-01-01", source="test")
     (tmp / "factors.yaml").write_text(yaml.safe_dump(factors))
     keys = {
         "operator": f"op-{uuid.uuid4()}",

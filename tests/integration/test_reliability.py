@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
 from simulators.heat import HeatMeter, native_stream
 from simulators.publisher import Publisher
@@ -175,12 +176,17 @@ async def test_messages_are_not_acked_until_durable(isolated, tmp_path: Path):
         ingest_spool_max_bytes=4096,
         ingest_shutdown_timeout_s=2.0,
     )
-    async with running_ingest(stuck) as service:
-        with Publisher(isolated.services.mqtt_url) as publisher:
-            await asyncio.to_thread(publisher.publish_many, messages)
-        assert await eventually(lambda: sample(service, "ingest_messages_received_total") >= len(messages))
-        assert sample(service, "ingest_messages_acked_total") == 0
-        assert service.spool.bytes <= 4096
+    with capture_logs() as logs:
+        async with running_ingest(stuck) as service:
+            with Publisher(isolated.services.mqtt_url) as publisher:
+                await asyncio.to_thread(publisher.publish_many, messages)
+            assert await eventually(
+                lambda: sample(service, "ingest_messages_received_total") >= len(messages)
+            )
+            assert await eventually(lambda: any(e["event"] == "spool_full_backpressure" for e in logs))
+            assert sample(service, "ingest_messages_acked_total") == 0
+            assert service.spool.bytes <= 4096
+    assert any(e["event"] == "shutdown_timeout_unacked_messages_will_be_redelivered" for e in logs)
     healthy = ingest_settings(isolated, tmp_path / "healthy")
     async with running_ingest(healthy):
         await assert_exactly(isolated, messages)

@@ -1,0 +1,49 @@
+"""/healthz, /readyz and /metrics of the ingest service, over its real HTTP port."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from ingest.registry import Registry
+from ingest.service import IngestService
+from tests.conftest import local_services
+from tests.helpers import ingest_settings, running_ingest
+
+pytestmark = pytest.mark.integration
+
+
+async def test_health_ready_and_metrics_answer_once_subscribed(isolated, tmp_path):
+    async with running_ingest(ingest_settings(isolated, tmp_path)) as service:
+        base = f"http://127.0.0.1:{service.health.port}"
+        async with httpx.AsyncClient(base_url=base) as http:
+            health, ready, metrics, missing = await asyncio.gather(
+                http.get("/healthz"), http.get("/readyz"), http.get("/metrics"), http.get("/nope")
+            )
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+    assert metrics.status_code == 200
+    assert "ingest_messages_received_total 0.0" in metrics.text
+    assert 'ingest_dead_letters_total{reason="invalid_json"} 0.0' in metrics.text
+    assert "ingest_spool_bytes 0.0" in metrics.text
+    assert missing.status_code == 404
+
+
+async def test_not_ready_while_the_broker_is_unreachable(isolated, tmp_path):
+    closed_port = local_services.free_port()
+    settings = ingest_settings(isolated, tmp_path, mqtt_url=f"mqtt://127.0.0.1:{closed_port}")
+    service = IngestService(settings, Registry.empty())
+    task = asyncio.create_task(service.run(install_signal_handlers=False))
+    try:
+        async with asyncio.timeout(30):
+            await service.health.serving.wait()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.health.port}") as http:
+            health, ready = await asyncio.gather(http.get("/healthz"), http.get("/readyz"))
+        assert health.status_code == 200
+        assert (ready.status_code, ready.json()) == (503, {"status": "not_ready"})
+    finally:
+        service.stop()
+        async with asyncio.timeout(30):
+            await task

@@ -1,33 +1,51 @@
-"""Publishing simulated messages to MQTT with QoS 1 (paho-mqtt, its own network thread)."""
+"""Publishing simulated messages to MQTT (paho-mqtt with its own network thread).
+
+Flow control is a count of unacknowledged messages: ``publish_many`` hands messages to paho
+as long as fewer than ``window`` await their PUBACK, then waits on a condition the network
+thread signals. This keeps memory bounded and the broker busy without per-message waits.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.config import mqtt_endpoint
 
+ACK_TIMEOUT_S = 60.0
+PACING_SLACK_S = (
+    0.002  # sleep only when this far ahead of the target rate: tiny sleeps cost more than they pace
+)
+
 
 class Publisher:
-    """A QoS 1 publisher; ``publish_many`` keeps at most ``window`` messages unacknowledged."""
+    """A QoS 1 (or 0) publisher; ``publish_many`` keeps at most ``window`` messages unacknowledged."""
 
-    def __init__(self, mqtt_url: str, client_id: str = "", *, window: int = 1000) -> None:
+    def __init__(self, mqtt_url: str, client_id: str = "", *, window: int = 2000, qos: int = 1) -> None:
         host, port, tls, username, password = mqtt_endpoint(mqtt_url)
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
-        self.client.max_inflight_messages_set(window)
+        # paho's own inflight limit rescans every unacknowledged message on each PUBACK (O(window)
+        # per ack, measured: 750 msg/s at a window of 10,000); our condition-based window is O(1).
+        self.client.max_inflight_messages_set(0)
         self.client.max_queued_messages_set(0)
         if username is not None:
             self.client.username_pw_set(username, password)
         if tls:
             self.client.tls_set()
+        self.client.on_publish = self._on_publish
         self.host, self.port = host, port
         self.window = window
-        self.published = 0
+        self.qos = qos
+        self.published = 0  # messages the broker acknowledged (QoS 1) or that were sent (QoS 0)
+        self._handed = 0
+        self._acked = 0
+        self._acks = threading.Condition()
 
     def __enter__(self) -> Self:
         self.client.connect(self.host, self.port)
@@ -40,24 +58,35 @@ class Publisher:
         self.client.disconnect()
         self.client.loop_stop()
 
+    def _on_publish(self, client: paho.Client, userdata: Any, mid: int, *args: Any) -> None:
+        with self._acks:
+            self._acked += 1
+            if self._handed - self._acked < self.window:
+                self._acks.notify()
+
+    def _wait_until_unacked_below(self, limit: int) -> None:
+        with self._acks:
+            if not self._acks.wait_for(lambda: self._handed - self._acked < limit, timeout=ACK_TIMEOUT_S):
+                raise TimeoutError(f"the broker acknowledged nothing for {ACK_TIMEOUT_S:.0f} s")
+
     def publish_many(self, messages: Iterable[tuple[str, bytes]], *, rate: float | None = None) -> int:
-        """Publish and wait until the broker acknowledged every message; returns the count."""
-        pending: list[paho.MQTTMessageInfo] = []
+        """Publish ``messages`` (at most ``rate`` per second), wait for every ack; returns the count."""
         started = time.monotonic()
         count = 0
+        publish, qos, window = self.client.publish, self.qos, self.window
         for topic, payload in messages:
-            pending.append(self.client.publish(topic, payload, qos=1))
+            if self._handed - self._acked >= window:  # unlocked read: a stale value only delays the check
+                self._wait_until_unacked_below(window)
+            with self._acks:
+                self._handed += 1
+            info = publish(topic, payload, qos=qos)
+            if info.rc != paho.MQTT_ERR_SUCCESS and info.rc != paho.MQTT_ERR_NO_CONN:
+                raise ConnectionError(f"publish failed: {paho.error_string(info.rc)}")
             count += 1
             if rate:
                 ahead = count / rate - (time.monotonic() - started)
-                if ahead > 0:
+                if ahead > PACING_SLACK_S:
                     time.sleep(ahead)
-            if len(pending) >= self.window:
-                pending[0].wait_for_publish(timeout=60)
-                pending = [p for p in pending if not p.is_published()]
-        for info in pending:
-            info.wait_for_publish(timeout=60)
-            if not info.is_published():
-                raise TimeoutError("the broker did not acknowledge a publish within 60 s")
+        self._wait_until_unacked_below(1)
         self.published += count
         return count

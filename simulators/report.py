@@ -64,8 +64,9 @@ class Report:
         if self.keep_readings:
             self.good_readings.append(GoodReading(device_id, measurement, ts_s, values))
 
-    def dead_letter(self, reason: str) -> None:
-        self.expected_dead_letters[reason] += 1
+    def dead_letter(self, reason: str, count: int = 1) -> None:
+        """Count ``count`` dead letters ingest should keep for ``reason``."""
+        self.expected_dead_letters[reason] += count
 
     def fault(self, device_id: str, fault: str) -> None:
         self.faults[fault] += 1

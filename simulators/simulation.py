@@ -182,15 +182,20 @@ class Simulation:
             broken = rng.choice(("supply_temp", "return_temp"))
             stored = {k: v for k, v in values.items() if k != broken}
             values = {**values, broken: rng.choice(BROKEN_SENSOR_VALUES_C)}
-            report.dead_letter("implausible_value")
         payload = self.encoders.encode(device, sent_ts, values, wrong_unit=fault is Fault.WRONG_UNIT)
+        # What ingest will do, in the order it checks: parse, then the time, then units and ranges.
         if fault is Fault.MALFORMED:
-            report.dead_letter("invalid_json")
             payload = payload[: len(payload) // 2]
+            report.dead_letter("invalid_json")
+        elif self._in_future(sent_ts):
+            # Each copy of a duplicated message is dead-lettered on its own.
+            report.dead_letter("timestamp_out_of_range", 2 if fault is Fault.DUPLICATE else 1)
         elif fault is Fault.WRONG_UNIT:
             report.dead_letter("unknown_unit")
         else:
-            self._expect(state, sent_ts, stored)
+            report.good(device.id, state.measurement, sent_ts, stored)
+            if fault is Fault.BROKEN_SENSOR:
+                report.dead_letter("implausible_value")
         message = (state.topic, payload)
         if fault is Fault.OUT_OF_ORDER:
             self._hold(counts, message, self._fault_rng.randint(1, MAX_HOLD_MESSAGES))
@@ -199,12 +204,10 @@ class Simulation:
         if fault is Fault.DUPLICATE:
             self._hold(counts, message, self._fault_rng.randint(0, MAX_HOLD_MESSAGES // 2))
 
-    def _expect(self, state: _DeviceState, sent_ts: float, values: dict[str, float]) -> None:
-        """Count what ingest should do with a reading that is well-formed."""
-        if sent_ts > time.time() + FUTURE_TOLERANCE_S:
-            self.report.dead_letter("timestamp_out_of_range")
-        else:
-            self.report.good(state.device.id, state.measurement, sent_ts, values)
+    @staticmethod
+    def _in_future(sent_ts: float) -> bool:
+        """Whether ingest will find the time too far ahead of its clock (it receives within seconds)."""
+        return sent_ts > time.time() + FUTURE_TOLERANCE_S
 
     def _draw(self, state: _DeviceState) -> Fault | None:
         if not state.faults:
@@ -239,7 +242,10 @@ class Simulation:
         device = state.device
         counts = self.report.device(device.id)
         for ts_s, values in state.burst:
-            self._expect(state, ts_s, values)
+            if self._in_future(ts_s):
+                self.report.dead_letter("timestamp_out_of_range")
+            else:
+                self.report.good(device.id, state.measurement, ts_s, values)
         for payload in self.encoders.encode_burst(device, state.burst):
             yield self._count(counts, (state.topic, payload))
         state.burst, state.burst_size = [], 0

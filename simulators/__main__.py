@@ -26,6 +26,7 @@ import orjson
 
 from simulators.city import Format, build_city, device_counts, parse_formats
 from simulators.faults import Fault, FaultRates
+from simulators.formats import NCMD_FILTER, rebirth_requested
 from simulators.publisher import Publisher
 from simulators.report import with_progress
 from simulators.simulation import Simulation
@@ -64,6 +65,12 @@ def _time(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an ISO 8601 time such as 2026-01-01T00:00Z"
         ) from None
+
+
+def _rebirth(sim: Simulation, topic: str, payload: bytes) -> None:
+    """A Sparkplug host asked an edge node (``spBv1.0/{group}/NCMD/{edge}``) for its births."""
+    if rebirth_requested(payload):
+        sim.request_rebirth(topic.rsplit("/", 1)[-1])
 
 
 def parser() -> argparse.ArgumentParser:
@@ -192,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             sent = sum(1 for _ in messages)
         else:
-            with Publisher(args.mqtt_url, window=args.window, qos=args.qos) as publisher:
+            commands = {NCMD_FILTER: lambda topic, payload: _rebirth(sim, topic, payload)}
+            with Publisher(args.mqtt_url, window=args.window, qos=args.qos, commands=commands) as publisher:
                 sent = publisher.publish_many(messages, rate=rate)
     except KeyboardInterrupt:
         interrupted, sent = True, sim.report.messages

@@ -279,13 +279,13 @@ def build_city(
         use, (area_lo, area_hi), (sensors_lo, sensors_hi), has_electricity = BUILDINGS[owner]
         site_id = f"site-{i:05d}"
         area = round(rng.uniform(area_lo, area_hi), -1 if area_hi > 1000 else 0)
-        street = rng.choice(STREETS)
+        street = f"{rng.choice(STREETS)} {rng.randint(1, 80)}"
         site_list.append(
             Site(
                 id=site_id,
-                name=f"{street} {rng.randint(1, 80)}",
+                name=street,
                 owner=owner,
-                address=f"{street} {rng.randint(1, 80)}, 784 {rng.randint(30, 77)} Borlänge",
+                address=f"{street}, 784 {rng.randint(30, 77)} Borlänge",
                 floor_area_m2=area,
                 network=NETWORK,
                 latitude=round(60.484 + rng.uniform(-0.03, 0.03), 5),

@@ -14,7 +14,7 @@ import struct
 from datetime import UTC, datetime
 
 import orjson
-from pysparkplug import DataType, DBirth, DData, Metric, NBirth
+from pysparkplug import DataType, DBirth, DData, Metric, NBirth, NCmd
 
 from simulators.city import SPARKPLUG_GROUP, CityDevice, Format
 
@@ -27,6 +27,8 @@ JSON_FORMATS = frozenset(Format) - {Format.SPARKPLUG}
 TS_RESOLUTION_S = {fmt: 1.0 if fmt is Format.WMBUSMETERS else 0.001 for fmt in Format}
 
 Message = tuple[str, bytes]
+REBIRTH_METRIC = "Node Control/Rebirth"
+NCMD_FILTER = f"spBv1.0/{SPARKPLUG_GROUP}/NCMD/+"
 
 _SENML_NAMES = {  # quantity → (SenML name, unit, factor from the canonical unit)
     "energy": ("energy", "kWh", 1.0),
@@ -81,6 +83,15 @@ def elsys_bytes(values: dict[str, float], light: int, motion: int) -> str:
     return base64.b64encode(raw).decode()
 
 
+def rebirth_requested(payload: bytes) -> bool:
+    """Whether a Sparkplug NCMD asks the edge node to publish its births again."""
+    try:
+        command = NCmd.decode(payload)
+    except Exception:  # protobuf's DecodeError or a missing field: either way, not a rebirth request
+        return False
+    return any(m.name == REBIRTH_METRIC and m.value is True for m in command.metrics)
+
+
 class Encoders:
     """Builds the MQTT messages of every format; keeps the per-device state formats need.
 
@@ -92,6 +103,9 @@ class Encoders:
         self._frame_counter: dict[str, int] = {}
         self._sparkplug_seq: dict[str, int] = {}
         self._born: set[str] = set()
+        # Per Sparkplug device, its last reading that ingest stores unchanged: a rebirth repeats it,
+        # so a host that stores birth values rewrites an existing point instead of adding one.
+        self._last_good: dict[str, dict[str, tuple[CityDevice, float, dict[str, float]]]] = {}
 
     def topic(self, device: CityDevice) -> str:
         """Where the device's readings are published."""
@@ -117,31 +131,51 @@ class Encoders:
         if device.format is not Format.SPARKPLUG or device.id in self._born:
             return []
         out: list[Message] = []
-        edge = device.gateway
+        if device.gateway not in self._sparkplug_seq:
+            out.append(self._node_birth(device.gateway, ts_s))
+        out.append(self._device_birth(device, ts_s, values))
+        self._born.add(device.id)
+        self.remember(device, ts_s, values)
+        return out
+
+    def remember(self, device: CityDevice, ts_s: float, values: dict[str, float]) -> None:
+        """Note a Sparkplug device's reading that ingest stores as sent (for rebirths)."""
+        if device.format is Format.SPARKPLUG:
+            self._last_good.setdefault(device.gateway, {})[device.id] = (device, ts_s, values)
+
+    def rebirth(self, edge: str) -> list[Message]:
+        """NBIRTH and every DBIRTH of an edge node again, as a host's rebirth request (NCMD) asks."""
+        devices = self._last_good.get(edge)
+        if not devices:
+            return []
+        latest = max(ts_s for _, ts_s, _ in devices.values())
+        out = [self._node_birth(edge, latest)]
+        out += [self._device_birth(device, ts_s, values) for device, ts_s, values in devices.values()]
+        return out
+
+    def _node_birth(self, edge: str, ts_s: float) -> Message:
+        self._sparkplug_seq[edge] = 0
         ts_ms = round(ts_s * 1000)
-        if edge not in self._sparkplug_seq:
-            self._sparkplug_seq[edge] = 0
-            node_birth = NBirth(
-                timestamp=ts_ms,
-                seq=0,
-                metrics=(
-                    Metric(timestamp=ts_ms, name="bdSeq", datatype=DataType.INT64, value=0),
-                    Metric(
-                        timestamp=ts_ms, name="Node Control/Rebirth", datatype=DataType.BOOLEAN, value=False
-                    ),
-                ),
-            )
-            out.append((f"spBv1.0/{SPARKPLUG_GROUP}/NBIRTH/{edge}", node_birth.encode(include_dtypes=True)))
+        node_birth = NBirth(
+            timestamp=ts_ms,
+            seq=0,
+            metrics=(
+                Metric(timestamp=ts_ms, name="bdSeq", datatype=DataType.INT64, value=0),
+                Metric(timestamp=ts_ms, name=REBIRTH_METRIC, datatype=DataType.BOOLEAN, value=False),
+            ),
+        )
+        return (f"spBv1.0/{SPARKPLUG_GROUP}/NBIRTH/{edge}", node_birth.encode(include_dtypes=True))
+
+    def _device_birth(self, device: CityDevice, ts_s: float, values: dict[str, float]) -> Message:
+        ts_ms = round(ts_s * 1000)
         metrics = tuple(
             Metric(timestamp=ts_ms, name=name, datatype=DataType.DOUBLE, value=values[q], alias=alias)
             for q, name, alias in _SPARKPLUG_METRICS
             if q in values
         )
-        birth = DBirth(timestamp=ts_ms, seq=self._next_seq(edge), metrics=metrics)
-        topic = f"spBv1.0/{SPARKPLUG_GROUP}/DBIRTH/{edge}/{device.serial}"
-        out.append((topic, birth.encode(include_dtypes=True)))
-        self._born.add(device.id)
-        return out
+        birth = DBirth(timestamp=ts_ms, seq=self._next_seq(device.gateway), metrics=metrics)
+        topic = f"spBv1.0/{SPARKPLUG_GROUP}/DBIRTH/{device.gateway}/{device.serial}"
+        return (topic, birth.encode(include_dtypes=True))
 
     def _next_seq(self, edge: str) -> int:
         seq = self._sparkplug_seq[edge] = (self._sparkplug_seq[edge] + 1) % 256

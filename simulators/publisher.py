@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -27,7 +27,17 @@ PACING_SLACK_S = (
 class Publisher:
     """A QoS 1 (or 0) publisher; ``publish_many`` keeps at most ``window`` messages unacknowledged."""
 
-    def __init__(self, mqtt_url: str, client_id: str = "", *, window: int = 2000, qos: int = 1) -> None:
+    def __init__(
+        self,
+        mqtt_url: str,
+        client_id: str = "",
+        *,
+        window: int = 2000,
+        qos: int = 1,
+        commands: Mapping[str, Callable[[str, bytes], None]] | None = None,
+    ) -> None:
+        """``commands`` maps topic filters to handlers of messages sent to the simulated devices
+        (Sparkplug NCMD rebirth requests); handlers run on paho's network thread."""
         host, port, tls, username, password = mqtt_endpoint(mqtt_url)
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         # paho's own inflight limit rescans every unacknowledged message on each PUBACK (O(window)
@@ -39,6 +49,12 @@ class Publisher:
         if tls:
             self.client.tls_set()
         self.client.on_publish = self._on_publish
+        self.commands = dict(commands or {})
+        self.subscribed = threading.Event()  # set once the command filters are subscribed
+        if self.commands:
+            self.client.on_connect = self._on_connect
+            self.client.on_message = self._on_command
+            self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.host, self.port = host, port
         self.window = window
         self.qos = qos
@@ -57,6 +73,15 @@ class Publisher:
     ) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if not reason.is_failure:
+            client.subscribe([(topic_filter, 1) for topic_filter in self.commands])
+
+    def _on_command(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        for topic_filter, handler in self.commands.items():
+            if paho.topic_matches_sub(topic_filter, message.topic):
+                handler(message.topic, bytes(message.payload))
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, *args: Any) -> None:
         with self._acks:

@@ -69,8 +69,9 @@ class Report:
         self.expected_dead_letters[reason] += count
 
     def fault(self, device_id: str, fault: str) -> None:
-        self.faults[fault] += 1
-        self.device(device_id).faults[fault] += 1
+        name = str(fault)  # a plain str key, also for StrEnum members: orjson wants exactly str
+        self.faults[name] += 1
+        self.device(device_id).faults[name] += 1
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready: totals, expectations and per-device counts."""

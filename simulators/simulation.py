@@ -16,6 +16,7 @@ import itertools
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -77,6 +78,7 @@ class Simulation:
         self._held: list[tuple[int, int, Message]] = []  # (release at message number, tie-break, message)
         self._tie = itertools.count()
         self._sent = 0
+        self._rebirths: deque[str] = deque()  # edge nodes a host asked to rebirth (from another thread)
 
     def _state(self, device: CityDevice) -> _DeviceState:
         applicable: list[tuple[Fault, float]] = []
@@ -101,6 +103,10 @@ class Simulation:
             resolution_s=TS_RESOLUTION_S[device.format],
             faults=applicable,
         )
+
+    def request_rebirth(self, edge: str) -> None:
+        """A Sparkplug host asked ``edge`` for its births (NCMD); safe to call from any thread."""
+        self._rebirths.append(edge)
 
     @property
     def device_count(self) -> int:
@@ -132,6 +138,10 @@ class Simulation:
                 yield from self._reading(state, _round_to(ts_s, state.resolution_s))
                 if self._held and self._held[0][0] <= self._sent:
                     yield from self._release()
+                while self._rebirths:
+                    edge = self._rebirths.popleft()
+                    for message in self.encoders.rebirth(edge):
+                        yield self._count(None, message)
 
     # -- one reading --------------------------------------------------------------------------
 
@@ -196,6 +206,8 @@ class Simulation:
             report.good(device.id, state.measurement, sent_ts, stored)
             if fault is Fault.BROKEN_SENSOR:
                 report.dead_letter("implausible_value")
+            else:
+                self.encoders.remember(device, sent_ts, values)
         message = (state.topic, payload)
         if fault is Fault.OUT_OF_ORDER:
             self._hold(counts, message, self._fault_rng.randint(1, MAX_HOLD_MESSAGES))
@@ -252,8 +264,9 @@ class Simulation:
 
     # -- message bookkeeping ----------------------------------------------------------------
 
-    def _count(self, counts: DeviceCounts, message: Message) -> Message:
-        counts.messages += 1
+    def _count(self, counts: DeviceCounts | None, message: Message) -> Message:
+        if counts is not None:
+            counts.messages += 1
         self.report.messages += 1
         self._sent += 1
         return message

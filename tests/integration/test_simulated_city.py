@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
+from pysparkplug import DataType, Metric, NCmd
 
 from ingest.registry import Registry
 from simulators.city import Format, build_city
 from simulators.faults import FaultRates
+from simulators.formats import REBIRTH_METRIC, rebirth_requested
 from simulators.publisher import Publisher
 from simulators.simulation import Simulation
 from tests.helpers import eventually, ingest_settings, running_ingest
@@ -68,3 +71,21 @@ async def test_every_good_reading_of_a_faulty_city_is_stored_and_every_bad_one_d
         stored = {m: isolated.count(m, COUNTED_FIELD[m]) for m in report.expected_points}
         assert stored == dict(report.expected_points)
         assert service.dead_letters.counts() == dict(report.expected_dead_letters)
+
+
+def test_publisher_hands_messages_on_its_command_filters_to_their_handler(isolated):
+    received: list[tuple[str, bytes]] = []
+    arrived = threading.Event()
+
+    def handler(topic: str, payload: bytes) -> None:
+        received.append((topic, payload))
+        arrived.set()
+
+    command = NCmd(timestamp=1, metrics=(Metric(1, REBIRTH_METRIC, DataType.BOOLEAN, True),))
+    topic = f"{isolated.prefix}/NCMD/scada-001"
+    with Publisher(isolated.services.mqtt_url, commands={f"{isolated.prefix}/NCMD/+": handler}) as publisher:
+        assert publisher.subscribed.wait(timeout=30)
+        publisher.publish_many([(topic, command.encode(include_dtypes=True))])
+        assert arrived.wait(timeout=30)
+    assert received[0][0] == topic
+    assert rebirth_requested(received[0][1])

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from pysparkplug import DBirth, DData
+from pysparkplug import DataType, DBirth, DData, Metric, NCmd
 
 from ingest.adapters import Router, default_routes
 from ingest.normalise import Normaliser
@@ -18,6 +18,7 @@ from ingest.registry import Registry
 from ingest.schema import DeviceKind, Message
 from simulators.city import Format, build_city, parse_formats
 from simulators.faults import FaultRates
+from simulators.formats import REBIRTH_METRIC, rebirth_requested
 from simulators.simulation import Simulation
 
 START = datetime(2026, 11, 20, 7, 0, tzinfo=UTC).timestamp()
@@ -211,3 +212,29 @@ def test_report_matches_what_ingest_core_makes_of_native_messages_with_every_fau
     assert set(sim.report.faults) == {f for f in rates.__dataclass_fields__ if getattr(rates, f)}
     assert dead["timestamp_out_of_range"] > 0
     assert dead["invalid_json"] > 0
+
+
+def test_a_rebirth_request_repeats_the_edge_nodes_births_with_the_last_stored_readings():
+    city = build_city(200, seed=3, formats=[Format.SPARKPLUG])
+    edge = city.devices[0].gateway
+    on_edge = {d.serial for d in city.devices if d.gateway == edge}
+    sim = Simulation(city)
+    stream = sim.run(START, 60.0)
+    before = [next(stream) for _ in range(3 * len(city.devices))]
+    last_data = {}
+    for topic, payload in before:
+        if "/DDATA/" in topic and topic.split("/")[3] == edge:
+            last_data[topic.rsplit("/", 1)[-1]] = DData.decode(payload).timestamp
+    assert not rebirth_requested(b"not protobuf")
+    command = NCmd(timestamp=1, metrics=(Metric(1, REBIRTH_METRIC, DataType.BOOLEAN, True),)).encode(
+        include_dtypes=True
+    )
+    assert rebirth_requested(command)
+
+    sim.request_rebirth(edge)
+    after = [next(stream) for _ in range(2 * len(on_edge) + 2)]
+    births = [(t, p) for t, p in after if "BIRTH" in t]
+    assert births[0][0] == f"spBv1.0/borlange-dh/NBIRTH/{edge}"
+    reborn = {t.rsplit("/", 1)[-1]: DBirth.decode(p).timestamp for t, p in births[1:]}
+    assert reborn == last_data  # every device of the edge, with the time of its last reading
+    assert sim.report.messages >= len(before) + len(after)

@@ -190,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         + (f", {rate:,.0f} msg/s" if rate else ", as fast as possible"),
         file=sys.stderr,
     )
+    if step < MIN_INTERVAL_S:
+        parser().error(f"a device reads at most once a second; {step:g} s is too often")
     messages = sim.run(start, step, until_s=until, count=args.count)
     if not args.quiet and sys.stderr.isatty():
         messages = with_progress(messages, sim.report, until_s=until)

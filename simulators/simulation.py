@@ -120,8 +120,10 @@ class Simulation:
         Stops before ``until_s`` or after ``count`` readings; without either it runs forever.
         Held-back messages and bursts are flushed at the end.
         """
-        if step_s <= 0:
-            raise ValueError("step_s must be positive")
+        coarsest = max((s.resolution_s for s in self._states), default=0.0)
+        if step_s <= 0 or step_s < coarsest:
+            # Two readings in the same second of a wmbusmeters device would be one point in InfluxDB.
+            raise ValueError(f"the step must be at least {coarsest:g} s for this city's formats")
         n = len(self._states)
         if n == 0:
             return
@@ -246,8 +248,11 @@ class Simulation:
         if state.skew_s == 0.0:
             return ts_s
         sent = _round_to(ts_s + state.skew_s, state.resolution_s)
-        if abs(sent - (time.time() + FUTURE_TOLERANCE_S)) < SKEW_MARGIN_S:
-            return ts_s
+        limit = time.time() + FUTURE_TOLERANCE_S
+        if abs(sent - limit) < SKEW_MARGIN_S:
+            # Too close to ingest's limit to say what it will do: push it clearly into the future.
+            # (Pulling it back could land on another reading's time, and Influx would merge them.)
+            return _round_to(limit + 2 * SKEW_MARGIN_S, state.resolution_s)
         return sent
 
     def _flush_burst(self, state: _DeviceState) -> Iterator[Message]:

@@ -45,6 +45,7 @@ def test_dry_run_backfill_writes_a_report_of_what_it_generated(tmp_path, capsys)
         (["--formats", "carrier-pigeon"], "unknown format"),
         (["--backfill", "soon"], "not a duration"),
         (["--sites", "0"], "--sites must be at least 1"),
+        (["--interval", "0.5", "--dry-run"], "at most once a second"),
     ],
 )
 def test_bad_options_fail_with_one_line_naming_them(argv, message, capsys):

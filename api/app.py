@@ -1,18 +1,54 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory: routers, error handlers, lifespan. OpenAPI docs at ``/docs``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
+from api import errors
+from api.models import ErrorOut
+from api.routes import assets, deadletters, energy, live, network, readings, stream
 from api.settings import ApiSettings
+from api.state import Resources, lifespan_for
+
+DESCRIPTION = """\
+Readings, energy and emissions of Borlänge's district heating and buildings (SPEC §7).
+
+Send an API key as `X-API-Key: <key>` or `Authorization: Bearer <key>`. A key is bound to
+`operator` (every site) or to one owner; another owner's site answers 404 like an unknown one.
+Errors are JSON: `{"error": "<code>", "message": "<text>"}`.
+"""
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": text}
+    for status, text in (
+        (400, "bad input: inverted or too large range, bad every, unknown field…"),
+        (401, "missing or wrong API key"),
+        (403, "an operator key is needed"),
+        (404, "unknown, or another owner's, site or device"),
+        (422, "a parameter does not match its type or pattern"),
+        (503, "InfluxDB or the MQTT broker cannot be reached"),
+    )
+}
 
 
-def create_app(settings: ApiSettings) -> FastAPI:
-    app = FastAPI(title="Borlänge energy API", version="0.1.0")
-    app.state.settings = settings
+def create_app(settings: ApiSettings, resources: Resources | None = None) -> FastAPI:
+    """Build the app; files are read and InfluxDB is opened by the lifespan, not here."""
+    app = FastAPI(
+        title="Borlänge energy API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan_for(settings, resources),
+    )
+    errors.install(app)
 
-    @app.get("/healthz")
+    @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
+        """Liveness: the process serves requests."""
         return {"status": "ok"}
 
+    for module in (assets, readings, energy, network, stream, deadletters):
+        app.include_router(module.router, responses=ERROR_RESPONSES)
+    app.include_router(live.router)
     return app

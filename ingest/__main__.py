@@ -1,13 +1,16 @@
-"""``python -m ingest``: run the service; ``python -m ingest deadletters …``: inspect and replay."""
+"""``python -m ingest``: run the service; ``deadletters …``: inspect and replay;
+``backfill --start … --end …``: recompute ``energy`` and ``emissions`` from the stored registers."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import sys
 
 from ingest import logs
 from ingest.config import IngestSettings, load
+from ingest.derive.emissions import EmissionFactors
 from ingest.errors import ConfigError
 from ingest.registry import Registry
 
@@ -21,11 +24,25 @@ def main(argv: list[str] | None = None) -> int:
     dl.add_argument("action", choices=["list", "counts", "replay"])
     dl.add_argument("--reason", help="only this reason code")
     dl.add_argument("--limit", type=int, default=50)
+    bf = sub.add_parser(
+        "backfill", help="recompute energy and emissions for a time range (after factors change)"
+    )
+    bf.add_argument("--start", required=True, type=_utc_ns, help="RFC 3339, e.g. 2025-01-01T00:00:00Z")
+    bf.add_argument("--end", required=True, type=_utc_ns, help="RFC 3339, inclusive")
+    bf.add_argument("--chunk-hours", type=float, default=1.0, help="registers read per query (default 1 h)")
+    bf.add_argument("--lookback-days", type=float, default=35.0, help="how far back to seek each predecessor")
+    bf.add_argument(
+        "--replace-emissions",
+        action="store_true",
+        help="delete the range's emissions first (InfluxDB 1.x), for methods dropped from the file",
+    )
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
     try:
         settings = load(IngestSettings)
         registry = Registry.load(settings.assets_file) if settings.assets_file else Registry.empty()
+        if args.command in (None, "run", "backfill"):  # fail now, in one line, not in a traceback
+            factors = EmissionFactors.load(settings.emission_factors_file)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
@@ -33,11 +50,52 @@ def main(argv: list[str] | None = None) -> int:
         from ingest.replay import deadletters_command
 
         return deadletters_command(settings, args.action, args.reason, args.limit)
+    if args.command == "backfill":
+        return _backfill(settings, factors, args)
 
     from ingest.service import IngestService
 
     async def run() -> None:
         await IngestService(settings, registry).run()
+
+    asyncio.run(run())
+    return 0
+
+
+def _utc_ns(text: str) -> int:
+    """An RFC 3339 time (no offset: UTC) as ns since the epoch."""
+    moment = dt.datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+
+
+def _backfill(settings: IngestSettings, factors: EmissionFactors, args: argparse.Namespace) -> int:
+    from ingest.derive.backfill import HOUR_NS, backfill
+    from ingest.influx import InfluxClient
+
+    if args.end < args.start or args.chunk_hours <= 0 or args.lookback_days < 0:
+        print(
+            "backfill: --end must not be before --start; --chunk-hours > 0; --lookback-days ≥ 0",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def run() -> None:
+        async with InfluxClient.from_settings(settings, timeout_s=120.0) as influx:
+            report = await backfill(
+                influx,
+                factors,
+                args.start,
+                args.end,
+                chunk_ns=int(args.chunk_hours * HOUR_NS),
+                lookback_ns=int(args.lookback_days * 24 * HOUR_NS),
+                replace_emissions=args.replace_emissions,
+            )
+        print(
+            f"backfill: {report.registers_read} register readings, {report.energy_points} energy points, "
+            f"{report.emissions_points} emissions points written"
+        )
 
     asyncio.run(run())
     return 0

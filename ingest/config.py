@@ -8,6 +8,7 @@ provide the same keys. Each component loads only the settings class it needs, in
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -18,6 +19,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ingest.errors import ConfigError
 
 _S = TypeVar("_S", bound=BaseSettings)
+
+# What deploy/.env.example ships instead of secrets ("change-me", "changeme", "<change-me>",
+# "replace-me-…"): a stack started from an unedited copy must refuse to run.
+_PLACEHOLDER = re.compile(r"^<?\s*(change|replace)[-_ ]?me\b", re.IGNORECASE)
 
 
 class _Base(BaseSettings):
@@ -80,19 +85,32 @@ class IngestSettings(MqttSettings, InfluxSettings):
     ingest_data_dir: Path = Path("var/ingest")
     ingest_batch_size: int = Field(default=5000, ge=1, le=100_000)
     ingest_batch_max_age_ms: int = Field(default=200, ge=1, le=60_000)
-    ingest_spool_max_bytes: int = Field(default=1 << 30, ge=1 << 20)
+    ingest_spool_max_bytes: int = Field(default=1 << 30, ge=4096)
     ingest_max_age_days: float = Field(default=400.0, gt=0)
     ingest_max_payload_bytes: int = Field(default=256 * 1024, ge=64)
     ingest_http_host: str = "127.0.0.1"
     ingest_http_port: int = Field(default=9108, ge=0, le=65535)
     ingest_silence_timeout_s: float = Field(default=300.0, gt=0)
     ingest_shutdown_timeout_s: float = Field(default=10.0, gt=0)
+    # Topic filters per payload adapter, overriding the defaults: "senml=senml/#;ttn=v3/+/devices/+/up".
+    ingest_routes: str = ""
+
+    @field_validator("ingest_routes")
+    @classmethod
+    def _routes(cls, value: str) -> str:
+        from ingest.adapters import parse_routes  # here, not at the top: adapters load protobuf
+
+        parse_routes(value)
+        return value
 
 
 def load(cls: type[_S]) -> _S:
-    """Build a settings object, turning pydantic's report into one line that names the key."""
+    """Build a settings object, turning pydantic's report into one line that names the key.
+
+    Also refuses secrets that are still a placeholder from ``deploy/.env.example``.
+    """
     try:
-        return cls()
+        settings = cls()
     except ValidationError as exc:
         error = exc.errors()[0]
         key = str(error["loc"][0]).upper() if error["loc"] else "?"
@@ -100,6 +118,24 @@ def load(cls: type[_S]) -> _S:
         if error["type"] == "missing":
             raise ConfigError(f"{key} is required but not set") from None
         raise ConfigError(f"{key} is invalid: {message}") from None
+    refuse_placeholder_secrets(settings)
+    return settings
+
+
+def refuse_placeholder_secrets(settings: BaseSettings) -> None:
+    """Raise ConfigError naming the first secret (INFLUX_PASSWORD, INFLUX_TOKEN, MQTT_URL's
+    password) that still holds a placeholder such as ``change-me``. The value is never echoed."""
+    secrets: dict[str, str | None] = {}
+    for key in ("influx_password", "influx_token"):
+        value = getattr(settings, key, None)
+        secrets[key] = value.get_secret_value() if isinstance(value, SecretStr) else None
+    if isinstance(url := getattr(settings, "mqtt_url", None), str):
+        secrets["mqtt_url"] = mqtt_endpoint(url)[4]
+    for key, secret in secrets.items():
+        if secret is not None and _PLACEHOLDER.match(secret.strip()):
+            raise ConfigError(
+                f"{key.upper()} still holds a placeholder secret (like 'change-me'): set a real one"
+            )
 
 
 def mqtt_endpoint(url: str) -> tuple[str, int, bool, str | None, str | None]:

@@ -123,3 +123,5 @@ class InfluxClient:
             await self.query(f'CREATE DATABASE "{name}"', method="POST")
         except InfluxError as exc:
             log.info("influx_create_database_refused", db=name, error=str(exc))
+        except InfluxUnavailable as exc:
+            log.warning("influx_unavailable_at_start", db=name, error=str(exc))

@@ -7,13 +7,24 @@ the string generically (bench/bench_lineprotocol.py measures both).
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 from ingest.schema import Point
 
-_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\\": "\\\\"})
-_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\\": "\\\\"})
+# Line protocol has no escape for a line break, and backslashes are not portable: InfluxDB 1.6
+# (tests/integration/test_lineprotocol_influx.py) keeps an escaped "\\" as two characters and
+# refuses a tag value ending in one, while the 2.x docs describe "\\" as an escaped backslash.
+# So a backslash is stored as "/" and a line break as a space. Commas, spaces and "=" are
+# escaped, which every version undoes. Registered ids never contain these characters; only
+# keys from the wire (commissioning mode) can.
+_STORABLE = str.maketrans({"\\": "/", "\n": " ", "\r": " "})
+_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\ ", "\r": r"\ ", "\\": "/"})
+_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\ ", "\r": r"\ ", "\\": "/"})
+
+
+def storable(text: str) -> str:
+    """What InfluxDB stores for ``text`` as a tag key, tag value or field key (see above)."""
+    return text.translate(_STORABLE)
 
 
 def escape_measurement(name: str) -> str:
@@ -38,14 +49,21 @@ def series_key(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
 
 def encode(point: Point) -> str:
     """One line of line protocol (no trailing newline). Fields must be finite floats."""
-    fields = ",".join(f"{escape_key(k)}={_float(v)}" for k, v in point.fields.items())
-    return f"{series_key(point.measurement, point.tags)} {fields} {point.ts_ns}"
+    fields = []
+    for key, value in point.fields.items():
+        escaped = _FIELD_KEYS.get(key)
+        if escaped is None:
+            escaped = escape_key(key)
+            if len(_FIELD_KEYS) < 4096:
+                _FIELD_KEYS[key] = escaped
+        if value - value != 0.0:  # inf - inf and nan - nan are nan: a cheaper isfinite on the hot path
+            raise ValueError(f"line protocol cannot carry {value!r}")
+        fields.append(f"{escaped}={float(value)!r}")
+    return f"{series_key(point.measurement, point.tags)} {','.join(fields)} {point.ts_ns}"
 
 
-def _float(value: float) -> str:
-    if not math.isfinite(value):
-        raise ValueError(f"line protocol cannot carry {value!r}")
-    return repr(float(value))
+# Field keys come from the schema, so this cache stays tiny; it is bounded anyway.
+_FIELD_KEYS: dict[str, str] = {}
 
 
 def encode_batch(points: list[Point]) -> bytes:

@@ -13,7 +13,7 @@ from typing import Literal
 from ingest import units
 from ingest.errors import PayloadError, Reason
 from ingest.registry import Registry, ResolvedDevice
-from ingest.schema import MEASUREMENT_OF_KIND, QUANTITIES, Measurement, Point, RawReading
+from ingest.schema import MEASUREMENT_OF_KIND, QUANTITIES, Measurement, Point, Quantity, RawReading
 
 NS = 1_000_000_000
 FUTURE_TOLERANCE_NS = 5 * 60 * NS  # SPEC §5: reject timestamps more than 5 minutes in the future
@@ -50,6 +50,7 @@ class Normaliser:
         self.accept_unknown = unknown_devices == "accept"
         self.max_age_ns = max_age_ns
         self.vendor_maps = vendor_maps or {}
+        self._unassigned: dict[str, ResolvedDevice] = {}  # commissioning-mode stand-ins, built once per key
 
     def normalise(self, readings: Iterable[RawReading], received_ns: int) -> Normalised:
         out = Normalised([], [], [])
@@ -62,10 +63,18 @@ class Normaliser:
 
     def _one(self, reading: RawReading, received_ns: int, out: Normalised) -> None:
         device = self.registry.resolve(reading.device_key)
+        for alt_key in reading.alt_keys if device is None else ():
+            device = self.registry.resolve(alt_key)
+            if device is not None:
+                break
         if device is None:
             if not self.accept_unknown:
                 raise PayloadError(Reason.UNKNOWN_DEVICE, f"device {reading.device_key!r} is not registered")
-            device = Registry.unassigned(reading.device_key)
+            device = self._unassigned.get(reading.device_key)
+            if device is None:
+                device = Registry.unassigned(reading.device_key)
+                if len(self._unassigned) < 100_000:
+                    self._unassigned[reading.device_key] = device
 
         ts_ns = received_ns if reading.ts_ns is None else reading.ts_ns
         if ts_ns > received_ns + FUTURE_TOLERANCE_NS:
@@ -77,13 +86,13 @@ class Normaliser:
         implausible: list[str] = []
         default_measurement = MEASUREMENT_OF_KIND[device.kind] if device.kind else None
         for key, (value, unit) in reading.values.items():
-            name = self._quantity_name(device, key)
-            quantity = QUANTITIES.get(name) if name else None
-            if name is None or quantity is None:
+            quantity = QUANTITIES.get(key) or self._mapped_quantity(device, key)
+            if quantity is None:
                 continue  # vendor extras (light, motion, rssi…) are not part of the schema
+            name = quantity.name
             if device.kind is not None and device.kind not in quantity.kinds:
                 raise PayloadError(Reason.SCHEMA, f"{device.kind} {device.id!r} cannot report {name!r}")
-            canonical = units.convert(value, unit, quantity.unit)
+            canonical = value if unit is None else units.convert(value, unit, quantity.unit)
             if not math.isfinite(canonical) or not quantity.low <= canonical <= quantity.high:
                 implausible.append(f"{quantity.field}={value!r}{' ' + unit if unit else ''}")
                 continue
@@ -108,13 +117,12 @@ class Normaliser:
             out.points.append(point)
             out.devices.append((device, point))
 
-    def _quantity_name(self, device: ResolvedDevice, key: str) -> str | None:
-        if key in QUANTITIES:
-            return key
+    def _mapped_quantity(self, device: ResolvedDevice, key: str) -> Quantity | None:
+        """A vendor key's quantity: the device's own field map first, then its kind's vendor map."""
         mapped = device.field_map.get(key)
         if mapped is None and device.kind is not None:
             mapped = self.vendor_maps.get(device.kind, {}).get(key)
-        return mapped
+        return QUANTITIES.get(mapped) if mapped else None
 
     @staticmethod
     def _infer(name: str, reading: RawReading) -> Measurement:

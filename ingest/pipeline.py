@@ -6,11 +6,19 @@ parse (adapter) → normalise (registry, units, time, plausibility) → derive �
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from ingest.adapters import Router
 from ingest.errors import PayloadError, Reason
 from ingest.normalise import Normaliser, Rejection
+from ingest.registry import ResolvedDevice
 from ingest.schema import Message, Point
+
+
+class PointDeriver(Protocol):
+    """The derive step (ingest.derive.Deriver): may add fields in place and returns new points."""
+
+    def derive(self, devices: list[tuple[ResolvedDevice, Point]]) -> list[Point]: ...
 
 
 @dataclass(slots=True)
@@ -23,11 +31,17 @@ class Outcome:
 
 class Pipeline:
     def __init__(
-        self, router: Router, normaliser: Normaliser, *, max_payload_bytes: int = 256 * 1024
+        self,
+        router: Router,
+        normaliser: Normaliser,
+        *,
+        max_payload_bytes: int = 256 * 1024,
+        deriver: PointDeriver | None = None,
     ) -> None:
         self.router = router
         self.normaliser = normaliser
         self.max_payload_bytes = max_payload_bytes
+        self.deriver = deriver
 
     def process(self, message: Message) -> Outcome:
         """Never raises for bad input: every failure becomes a Rejection with a reason."""
@@ -46,4 +60,6 @@ class Pipeline:
             # An adapter bug must not stop the stream: keep the message and say what broke.
             return Outcome([], [Rejection(Reason.SCHEMA, f"{adapter.name}: {type(exc).__name__}: {exc}")])
         normalised = self.normaliser.normalise(readings, message.received_ns)
+        if self.deriver is not None and normalised.devices:
+            normalised.points.extend(self.deriver.derive(normalised.devices))
         return Outcome(normalised.points, normalised.rejections)

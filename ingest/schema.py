@@ -86,12 +86,15 @@ class RawReading:
     ``device_key`` is the device's identity as the message states it (device id, DevEUI,
     SenML base name, Sparkplug ``group/edge/device``). ``values`` maps a source key (a
     quantity name, or a vendor key the device's field map translates) to a value and the
-    unit it was sent in (``None``: the quantity's canonical unit).
+    unit it was sent in (``None``: the quantity's canonical unit). ``alt_keys`` are other
+    identities the same message states (a TTS device id next to its DevEUI), tried in order
+    when ``device_key`` is not registered.
     """
 
     device_key: str
     ts_ns: int | None  # None: the message carried no time; the receive time is used
     values: dict[str, tuple[float, str | None]]
+    alt_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 import structlog
 
 from ingest import lineprotocol
-from ingest.adapters import Router, default_routes
+from ingest.adapters import DEFAULT_VENDOR_MAPS, Router, default_routes
 from ingest.config import IngestSettings
 from ingest.deadletters import DeadLetter, DeadLetterStore
+from ingest.derive.deriver import Deriver
 from ingest.errors import InfluxError, InfluxUnavailable, Reason
 from ingest.health import HealthServer
 from ingest.influx import InfluxClient
@@ -56,15 +57,19 @@ class IngestService:
         self.settings = settings
         self.metrics = IngestMetrics()
         self.metrics.spool_max_bytes.set(settings.ingest_spool_max_bytes)
-        router = Router(default_routes(settings.mqtt_topic_prefix))
+        router = Router(default_routes(settings.mqtt_topic_prefix, settings.ingest_routes))
+        # issue 5: power, interval energy and emissions; its register history lives in the data dir
+        self.deriver = Deriver.open(settings.ingest_data_dir, settings.emission_factors_file)
         self.pipeline = pipeline or Pipeline(
             router,
             Normaliser(
                 registry,
                 unknown_devices=settings.ingest_unknown_devices,
                 max_age_ns=int(settings.ingest_max_age_days * 86400 * NS),
+                vendor_maps=DEFAULT_VENDOR_MAPS,
             ),
             max_payload_bytes=settings.ingest_max_payload_bytes,
+            deriver=self.deriver,
         )
         self.batch = Batch()
         self._batch_ready = asyncio.Event()
@@ -121,6 +126,7 @@ class IngestService:
             await self.influx.__aexit__(None, None, None)
             self.spool.close()
             self.dead_letters.close()
+            self.deriver.close()
             log.info("shutdown_complete")
 
     def stop(self) -> None:
@@ -185,6 +191,7 @@ class IngestService:
         started = time.perf_counter()
         if batch.lines:
             await self._store_lines(batch)
+        await self.deriver.commit()  # issue 5: energy history durable after the points, before the acks
         if batch.dead:
             await self.dead_letters.add_many(batch.dead)
             for letter in batch.dead:
@@ -236,7 +243,7 @@ class IngestService:
     async def _write_precisely(self, lines: list[str], origins: list[Message] | None) -> list[DeadLetter]:
         """Write lines; on a 400, bisect so that only the points InfluxDB refuses are dead-lettered."""
         try:
-            await self.influx.write("\n".join(lines).encode())
+            await self._write(lines)
             return []
         except InfluxError as exc:
             if len(lines) == 1:
@@ -255,6 +262,17 @@ class IngestService:
         left = await self._write_precisely(lines[:half], origins[:half] if origins else None)
         right = await self._write_precisely(lines[half:], origins[half:] if origins else None)
         return left + right
+
+    async def _write(self, lines: list[str]) -> None:
+        body = "\n".join(lines).encode()
+        try:
+            await self.influx.write(body)
+        except InfluxError as exc:
+            # InfluxDB was down when we started, or the database was dropped: create it, write again.
+            if exc.status != 404 or "database not found" not in exc.body:
+                raise
+            await self.influx.ensure_database()
+            await self.influx.write(body)
 
     async def _drain_spool_loop(self) -> None:
         delay = 0.5

@@ -49,6 +49,8 @@ _add("Cel", 5 / 9, -32 * 5 / 9, "°F", "degF", "F")
 # relative humidity → %
 _add("%RH", 1.0, 0.0, "%RH", "%", "pct")
 _add("%RH", 100.0, 0.0, "/")  # SenML ratio 0..1
+_add("%RH", 1.0, 0.0, "/100")  # RFC 8798: 1/100, i.e. percent
+_add("%RH", 0.1, 0.0, "/1000")  # RFC 8798: 1/1000, per mille
 # concentration → ppm
 _add("ppm", 1.0, 0.0, "ppm")
 # dimensionless

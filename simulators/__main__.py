@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         start, until, rate = now, (now + args.duration if args.duration else None), n / step
     mix = ", ".join(f"{fmt} {count}" for fmt, count in sorted(device_counts(city.devices).items()))
     print(
-        f"{len(city.sites)} sites, {n} devices ({mix}); one reading per device every {step:g} s"
+        f"{args.sites} sites, {n} devices ({mix}); one reading per device every {step:g} s"
         + (f", {rate:,.0f} msg/s" if rate else ", as fast as possible"),
         file=sys.stderr,
     )

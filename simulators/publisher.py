@@ -1,6 +1,8 @@
 """Publishing simulated messages to MQTT (paho-mqtt with its own network thread).
 
-Flow control is a count of unacknowledged messages: ``publish_many`` hands messages to paho
+Completion is tracked through PUBACKs (``on_publish``), not through paho's ``wait_for_publish``,
+which raises for a message queued while disconnected even though paho sends it after
+reconnecting. Flow control is a count of unacknowledged messages: ``publish_many`` hands messages to paho
 as long as fewer than ``window`` await their PUBACK, then waits on a condition the network
 thread signals. This keeps memory bounded and the broker busy without per-message waits.
 """
@@ -34,12 +36,18 @@ class Publisher:
         *,
         window: int = 2000,
         qos: int = 1,
+        persistent: bool = False,
         commands: Mapping[str, Callable[[str, bytes], None]] | None = None,
     ) -> None:
-        """``commands`` maps topic filters to handlers of messages sent to the simulated devices
-        (Sparkplug NCMD rebirth requests); handlers run on paho's network thread."""
+        """``persistent`` keeps the session (give a ``client_id``), so unacknowledged publishes
+        survive a broker restart and are resent on reconnect. ``commands`` maps topic filters to
+        handlers of messages sent to the simulated devices (Sparkplug NCMD rebirth requests);
+        handlers run on paho's network thread."""
         host, port, tls, username, password = mqtt_endpoint(mqtt_url)
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent
+        )
+        self.client.reconnect_delay_set(1, 2)
         # paho's own inflight limit rescans every unacknowledged message on each PUBACK (O(window)
         # per ack, measured: 750 msg/s at a window of 10,000); our condition-based window is O(1).
         self.client.max_inflight_messages_set(0)

@@ -105,9 +105,13 @@ def _influx_ping(port: int) -> bool:
 
 
 def start_mosquitto(
-    directory: Path, port: int | None = None, extra_conf: str = ""
+    directory: Path, port: int | None = None, extra_conf: str = "", *, allow_anonymous: bool = True
 ) -> tuple[Running, subprocess.Popen[bytes]]:
-    """Start Mosquitto with persistence on, unbounded queues for persistent sessions, loopback only."""
+    """Start Mosquitto with persistence on, unbounded queues for persistent sessions, loopback only.
+
+    ``allow_anonymous=False`` makes every client authenticate; pass the ``password_file`` and
+    ``acl_file`` lines in ``extra_conf`` (later lines override the defaults written here).
+    """
     port = port or free_port()
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "data").mkdir(exist_ok=True)
@@ -118,7 +122,7 @@ def start_mosquitto(
         f"""# written by deploy/local/services.py
 user {user}
 listener {port} 127.0.0.1
-allow_anonymous true
+allow_anonymous {"true" if allow_anonymous else "false"}
 persistence true
 persistence_location {directory / "data"}/
 autosave_interval 30

@@ -16,9 +16,27 @@ import orjson
 
 from ingest.adapters.common import parse_time
 from ingest.errors import PayloadError, Reason
-from ingest.schema import QUANTITIES, Message, RawReading
+from ingest.schema import Message, RawReading
 
 MAX_READINGS_PER_MESSAGE = 10_000
+# SPEC §5's list: every quantity but the derived delta_t, which ingest computes itself.
+NATIVE_QUANTITIES = frozenset(
+    {
+        "energy",
+        "volume",
+        "power",
+        "flow",
+        "supply_temp",
+        "return_temp",
+        "info_code",
+        "energy_import",
+        "energy_export",
+        "temperature",
+        "humidity",
+        "co2",
+        "outdoor_temp",
+    }
+)
 
 
 class NativeV1Adapter:
@@ -33,7 +51,7 @@ class NativeV1Adapter:
         try:
             doc = orjson.loads(message.payload)
         except orjson.JSONDecodeError as exc:
-            raise PayloadError(Reason.INVALID_JSON, str(exc)) from None
+            raise PayloadError(Reason.INVALID_JSON, str(exc)[:200]) from None
         items = doc if isinstance(doc, list) else [doc]
         if not items:
             raise PayloadError(Reason.SCHEMA, "empty array")
@@ -51,7 +69,7 @@ def _reading(device_key: str, item: Any) -> RawReading:
     ts = item.get("ts")
     out: dict[str, tuple[float, str | None]] = {}
     for quantity, raw in values.items():
-        if quantity not in QUANTITIES:
+        if quantity not in NATIVE_QUANTITIES:
             raise PayloadError(Reason.UNKNOWN_QUANTITY, f"unknown quantity {quantity!r}")
         unit: str | None = None
         if isinstance(raw, dict):

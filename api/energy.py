@@ -1,0 +1,91 @@
+"""Energy and emissions per period, from the derived ``energy`` and ``emissions`` measurements.
+
+Hours and days are InfluxDB ``GROUP BY time(1h|1d)`` buckets with ``tz('Europe/Stockholm')``,
+so a "day" is a Swedish local day (midnight to midnight, 23 or 25 hours across DST changes),
+which is what a facility manager compares with a bill. InfluxQL has no calendar months or
+years, so those are summed here from local-day buckets: at most a few thousand rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from api.influxql import TZ, ident, time_range, where
+from api.models import EmissionsBucket, EnergyBucket
+from api.readings import series_rows
+from api.timerange import TimeRange, to_datetime
+from ingest.influx import InfluxClient
+from ingest.schema import Measurement
+
+EnergyEvery = Literal["hour", "day", "month"]
+EmissionsEvery = Literal["day", "month", "year"]
+_LOCAL = ZoneInfo(TZ)
+
+
+def _period_start(moment: dt.datetime, every: str) -> dt.datetime:
+    """The local calendar period a local-day bucket belongs to (month or year)."""
+    if every == "month":
+        return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if every == "year":
+        return moment.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    return moment
+
+
+async def _sums(
+    influx: InfluxClient,
+    measurement: str,
+    field: str,
+    condition: str,
+    window: TimeRange,
+    every: str,
+    group_tags: tuple[str, ...],
+) -> dict[tuple[dt.datetime, tuple[str, ...]], float]:
+    """``sum(field)`` per local period and tag combination, keyed by (period start, tag values)."""
+    interval = "1h" if every == "hour" else "1d"
+    tags = "".join(f", {ident(t)}" for t in group_tags)
+    q = (
+        f'SELECT sum({ident(field)}) AS "total" FROM {ident(measurement)}'
+        f"{where(condition, time_range(window.start_ns, window.end_ns))}"
+        f" GROUP BY time({interval}){tags} fill(none) tz('{TZ}')"
+    )
+    totals: dict[tuple[dt.datetime, tuple[str, ...]], float] = defaultdict(float)
+    for _, series_tags, rows in series_rows(await influx.query(q)):
+        key_tags = tuple(series_tags.get(t, "") for t in group_tags)
+        for row in rows:
+            if row["total"] is None:
+                continue
+            period = _period_start(to_datetime(int(row["time"]), _LOCAL), every)
+            totals[(period, key_tags)] += float(row["total"])
+    return totals
+
+
+async def energy(
+    influx: InfluxClient, condition: str, window: TimeRange, every: EnergyEvery, floor_area_m2: float | None
+) -> list[EnergyBucket]:
+    """kWh per period and carrier (and kWh/m² when the site's heated floor area is known)."""
+    totals = await _sums(influx, Measurement.ENERGY, "kwh", condition, window, every, ("carrier",))
+    return [
+        EnergyBucket(
+            start=start,
+            carrier=carrier,
+            kwh=kwh,
+            kwh_per_m2=kwh / floor_area_m2 if floor_area_m2 else None,
+        )
+        for (start, (carrier,)), kwh in sorted(totals.items())
+    ]
+
+
+async def emissions(
+    influx: InfluxClient, condition: str, window: TimeRange, every: EmissionsEvery
+) -> list[EmissionsBucket]:
+    """kg CO2e per period, carrier and method (location- and market-based are never added up)."""
+    totals = await _sums(
+        influx, Measurement.EMISSIONS, "co2e_kg", condition, window, every, ("carrier", "method")
+    )
+    return [
+        EmissionsBucket(start=start, carrier=carrier, method=method, co2e_kg=kg)
+        for (start, (carrier, method)), kg in sorted(totals.items())
+    ]

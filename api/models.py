@@ -1,0 +1,163 @@
+"""Response and request bodies of the API, one model per use."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ingest.errors import Reason
+from ingest.schema import DeviceKind
+
+
+class Problem(BaseModel):
+    parameter: str
+    problem: str
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: a stable code, a sentence for people, and per-parameter problems on 422."""
+
+    error: str
+    message: str
+    problems: list[Problem] | None = None
+
+
+class OwnerOut(BaseModel):
+    id: str
+    name: str
+
+
+class SiteOut(BaseModel):
+    id: str
+    name: str
+    owner: str
+    address: str
+    floor_area_m2: float | None
+    network: str | None
+    latitude: float | None
+    longitude: float | None
+
+
+class DeviceOut(BaseModel):
+    id: str
+    site: str
+    kind: DeviceKind
+    external_ids: list[str]
+
+
+class Reading(BaseModel):
+    """One stored point: its measurement, device, time and fields (units in the field names)."""
+
+    measurement: str
+    device: str
+    site: str
+    time: dt.datetime
+    fields: dict[str, float]
+
+
+class SiteLatestOut(BaseModel):
+    site: str
+    readings: list[Reading] = Field(description="the newest point of each device of the site")
+
+
+class DeviceLatestOut(BaseModel):
+    device: str
+    reading: Reading | None = Field(description="null when the device has not reported yet")
+
+
+class SeriesPoint(BaseModel):
+    time: dt.datetime
+    value: float | None
+
+
+class DeviceSeries(BaseModel):
+    device: str
+    points: list[SeriesPoint]
+
+
+class SeriesOut(BaseModel):
+    site: str
+    measurement: str
+    field: str
+    start: dt.datetime
+    end: dt.datetime
+    every: str | None
+    aggregate: str | None
+    series: list[DeviceSeries]
+
+
+class EnergyBucket(BaseModel):
+    start: dt.datetime = Field(description="bucket start, in Europe/Stockholm local time")
+    carrier: str
+    kwh: float
+    kwh_per_m2: float | None = Field(description="null when the site has no floor area")
+
+
+class EnergyOut(BaseModel):
+    site: str
+    every: Literal["hour", "day", "month"]
+    start: dt.datetime
+    end: dt.datetime
+    floor_area_m2: float | None
+    buckets: list[EnergyBucket]
+
+
+class EmissionsBucket(BaseModel):
+    start: dt.datetime = Field(description="bucket start, in Europe/Stockholm local time")
+    carrier: str
+    method: str
+    co2e_kg: float
+
+
+class EmissionsOut(BaseModel):
+    site: str | None = Field(description="null: every site the key may see")
+    every: Literal["day", "month", "year"]
+    start: dt.datetime
+    end: dt.datetime
+    buckets: list[EmissionsBucket]
+
+
+class OverviewOut(BaseModel):
+    """The district-heating network right now, over heat meters that reported recently."""
+
+    total_heat_load_mw: float
+    mean_supply_temp_c: float | None
+    mean_return_temp_c: float | None
+    mean_delta_t_k: float | None = Field(description="mean supply minus mean return")
+    emission_rate_kg_per_h: float | None = Field(
+        description="Σ power_kW × location-based factor / 1000; null when no factor is configured"
+    )
+    devices_reporting: int
+    devices_registered: int
+    newest_reading_at: dt.datetime | None
+    age_s: float | None = Field(description="seconds since the newest reading")
+    computed_at: dt.datetime
+
+
+class DeadLetterOut(BaseModel):
+    id: int
+    received_at: dt.datetime
+    topic: str
+    reason: Reason
+    detail: str
+    device: str | None
+    payload: str = Field(description="the payload as text (undecodable bytes replaced)")
+    replayed_at: dt.datetime | None
+
+
+class DeadLettersOut(BaseModel):
+    counts: dict[str, int]
+    items: list[DeadLetterOut]
+
+
+class ReplayIn(BaseModel):
+    ids: list[int] | None = Field(default=None, max_length=10_000, description="these letters only")
+    reason: Reason | None = Field(default=None, description="only letters with this reason")
+    limit: int = Field(default=1000, ge=1, le=10_000)
+
+
+class ReplayOut(BaseModel):
+    selected: int
+    published: int

@@ -1,0 +1,123 @@
+"""Raw readings from InfluxDB: the latest point per device, time series, and new points since a time."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from api.auth import Scope
+from api.errors import bad_request
+from api.influxql import TZ, Every, check_buckets, ident, tag_equals, time_range, where
+from api.models import DeviceSeries, Reading, SeriesPoint
+from api.timerange import TimeRange, to_datetime
+from ingest.influx import InfluxClient
+from ingest.schema import MEASUREMENT_OF_KIND, QUANTITIES
+
+RawMeasurement = Literal["district_heating", "electricity", "indoor_climate", "weather"]
+RAW_MEASUREMENTS: tuple[str, ...] = tuple(m.value for m in MEASUREMENT_OF_KIND.values())
+Aggregate = Literal["mean", "min", "max", "sum", "first", "last", "median", "count", "spread"]
+
+# The fields each measurement may hold (SPEC §4), derived from the schema, plus delta_t_k.
+FIELDS: dict[str, frozenset[str]] = {
+    measurement.value: frozenset(
+        q.field for q in QUANTITIES.values() if any(MEASUREMENT_OF_KIND[k] is measurement for k in q.kinds)
+    )
+    for measurement in MEASUREMENT_OF_KIND.values()
+}
+ALL_FIELDS: tuple[str, ...] = tuple(sorted(set().union(*FIELDS.values())))
+MAX_RAW_POINTS = 20_000
+_LOCAL = ZoneInfo(TZ)
+
+
+def scope_condition(scope: Scope) -> str:
+    """The filter that keeps a query inside the caller's scope (operators: none)."""
+    return "" if scope.owner is None else tag_equals("owner", scope.owner)
+
+
+def series_rows(results: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, str], list[dict[str, Any]]]]:
+    """Each series of a query answer as (measurement, tags, rows as column→value dicts)."""
+    for result in results:
+        for series in result.get("series", []):
+            columns = series["columns"]
+            rows = [dict(zip(columns, values, strict=True)) for values in series["values"]]
+            yield series["name"], series.get("tags", {}), rows
+
+
+def to_reading(measurement: str, row: dict[str, Any], tags: dict[str, str]) -> Reading:
+    fields = FIELDS.get(measurement, frozenset())
+    return Reading(
+        measurement=measurement,
+        device=str(row.get("device") or tags.get("device", "")),
+        site=str(row.get("site") or tags.get("site", "")),
+        time=to_datetime(int(row["time"])),
+        fields={k: float(v) for k, v in row.items() if k in fields and isinstance(v, int | float)},
+    )
+
+
+async def latest(influx: InfluxClient, measurements: tuple[str, ...], condition: str) -> list[Reading]:
+    """The newest point of each device matching ``condition`` (one query for all measurements)."""
+    sources = ",".join(ident(m) for m in measurements)
+    q = f'SELECT * FROM {sources}{where(condition)} GROUP BY "device" ORDER BY time DESC LIMIT 1'
+    readings = [
+        to_reading(name, rows[0], tags) for name, tags, rows in series_rows(await influx.query(q)) if rows
+    ]
+    return sorted(readings, key=lambda r: (r.device, r.measurement))
+
+
+async def series(
+    influx: InfluxClient,
+    measurement: str,
+    field: str,
+    condition: str,
+    window: TimeRange,
+    every: Every | None,
+    aggregate: Aggregate | None,
+) -> list[DeviceSeries]:
+    """One series per device: raw points, or ``aggregate(field)`` per ``every`` bucket (local time)."""
+    if field not in FIELDS[measurement]:
+        raise bad_request("unknown_field", f"{measurement} has no field {field!r}")
+    if (every is None) != (aggregate is None):
+        raise bad_request("bad_aggregate", "every and aggregate go together: give both or neither")
+    conditions = where(condition, time_range(window.start_ns, window.end_ns))
+    if every is not None and aggregate is not None:
+        check_buckets(window.start_ns, window.end_ns, every)
+        q = (
+            f'SELECT {aggregate}({ident(field)}) AS "value" FROM {ident(measurement)}{conditions}'
+            f" GROUP BY time({every}), \"device\" fill(none) tz('{TZ}')"
+        )
+        limit = None
+    else:
+        q = (
+            f'SELECT {ident(field)} AS "value" FROM {ident(measurement)}{conditions}'
+            f' GROUP BY "device" LIMIT {MAX_RAW_POINTS + 1}'
+        )
+        limit = MAX_RAW_POINTS
+    out = []
+    for _, tags, rows in series_rows(await influx.query(q)):
+        if limit is not None and len(rows) > limit:
+            raise bad_request("too_many_points", f"more than {limit} raw points: give every and aggregate")
+        tz = _LOCAL if every is not None else dt.UTC
+        points = [
+            SeriesPoint(time=to_datetime(int(r["time"]), tz), value=r["value"])
+            for r in rows
+            if r["value"] is not None
+        ]
+        out.append(DeviceSeries(device=tags.get("device", ""), points=points))
+    return sorted(out, key=lambda s: s.device)
+
+
+async def since(
+    influx: InfluxClient, condition: str, after_ns: int, limit: int = 10_000
+) -> list[tuple[int, Reading]]:
+    """Points of every raw measurement newer than ``after_ns`` as (time ns, reading), oldest first."""
+    sources = ",".join(ident(m) for m in RAW_MEASUREMENTS)
+    q = f"SELECT * FROM {sources}{where(condition, f'time > {int(after_ns)}')} LIMIT {int(limit)}"
+    found = [
+        (int(row["time"]), to_reading(name, row, tags))
+        for name, tags, rows in series_rows(await influx.query(q))
+        for row in rows
+    ]
+    found.sort(key=lambda pair: pair[0])
+    return found

@@ -1,0 +1,1 @@
+"""One APIRouter per module; ``api.app`` includes them all."""

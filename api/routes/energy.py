@@ -1,0 +1,109 @@
+"""Energy per hour/day/month (with kWh/m²) and emissions per day/month/year."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from api import energy
+from api.csvexport import CSV_RESPONSE, csv_response
+from api.deps import CurrentScope, ScopedSite, State
+from api.energy import EmissionsEvery, EnergyEvery
+from api.influxql import tag_equals
+from api.models import EmissionsOut, EnergyOut
+from api.readings import scope_condition
+from api.timerange import resolve
+
+router = APIRouter(tags=["energy and emissions"])
+
+Start = Annotated[dt.datetime | None, Query(description="RFC 3339; default depends on every")]
+End = Annotated[dt.datetime | None, Query(description="RFC 3339, exclusive; default: now")]
+Format = Annotated[Literal["json", "csv"], Query(description="csv: a text/csv attachment")]
+
+_DEFAULT = {
+    "hour": dt.timedelta(days=1),
+    "day": dt.timedelta(days=30),
+    "month": dt.timedelta(days=365),
+    "year": dt.timedelta(days=3 * 365),
+}
+# Hourly buckets are bounded like any series; daily rows summed into months/years stay small.
+_LIMIT = {
+    "hour": dt.timedelta(days=400),
+    "day": dt.timedelta(days=3660),
+    "month": dt.timedelta(days=3660),
+    "year": dt.timedelta(days=3660),
+}
+
+
+@router.get("/sites/{site_id}/energy", response_model=EnergyOut, responses=CSV_RESPONSE)
+async def site_energy(
+    state: State,
+    site: ScopedSite,
+    every: Annotated[EnergyEvery, Query(description="hour, or local day/month")] = "day",
+    start: Start = None,
+    end: End = None,
+    format: Format = "json",
+) -> EnergyOut | Response:
+    """kWh used per period and carrier, from interval energy; kWh/m² from the heated floor area."""
+    window = resolve(start, end, default=_DEFAULT[every], limit=_LIMIT[every])
+    buckets = await energy.energy(
+        state.influx, tag_equals("site", site.id), window, every, site.floor_area_m2
+    )
+    if format == "csv":
+        rows = ((b.start.isoformat(), b.carrier, b.kwh, b.kwh_per_m2) for b in buckets)
+        return csv_response(f"{site.id}-energy-{every}.csv", ["start", "carrier", "kwh", "kwh_per_m2"], rows)
+    return EnergyOut(
+        site=site.id,
+        every=every,
+        start=window.start,
+        end=window.end,
+        floor_area_m2=site.floor_area_m2,
+        buckets=buckets,
+    )
+
+
+async def _emissions(
+    state: State,
+    site_id: str | None,
+    condition: str,
+    every: EmissionsEvery,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    output: str,
+) -> EmissionsOut | Response:
+    window = resolve(start, end, default=_DEFAULT[every], limit=_LIMIT[every])
+    buckets = await energy.emissions(state.influx, condition, window, every)
+    if output == "csv":
+        rows = ((b.start.isoformat(), b.carrier, b.method, b.co2e_kg) for b in buckets)
+        name = f"{site_id or 'all'}-emissions-{every}.csv"
+        return csv_response(name, ["start", "carrier", "method", "co2e_kg"], rows)
+    return EmissionsOut(site=site_id, every=every, start=window.start, end=window.end, buckets=buckets)
+
+
+@router.get("/sites/{site_id}/emissions", response_model=EmissionsOut, responses=CSV_RESPONSE)
+async def site_emissions(
+    state: State,
+    site: ScopedSite,
+    every: Annotated[EmissionsEvery, Query(description="local day, month or year")] = "month",
+    start: Start = None,
+    end: End = None,
+    format: Format = "json",
+) -> EmissionsOut | Response:
+    """kg CO2e of one site per period, by carrier and method (location/market)."""
+    return await _emissions(state, site.id, tag_equals("site", site.id), every, start, end, format)
+
+
+@router.get("/emissions", response_model=EmissionsOut, responses=CSV_RESPONSE)
+async def scope_emissions(
+    state: State,
+    scope: CurrentScope,
+    every: Annotated[EmissionsEvery, Query(description="local day, month or year")] = "month",
+    start: Start = None,
+    end: End = None,
+    format: Format = "json",
+) -> EmissionsOut | Response:
+    """kg CO2e of every site the key may see, per period, by carrier and method."""
+    return await _emissions(state, None, scope_condition(scope), every, start, end, format)

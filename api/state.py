@@ -1,0 +1,81 @@
+"""What the API holds while it runs, opened by the lifespan and handed to requests (no globals)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import TypedDict
+
+import structlog
+from fastapi import FastAPI
+
+from api.auth import KeyRing
+from api.emissions import FactorSource, load_factors
+from api.settings import ApiSettings
+from ingest.deadletters import DeadLetterStore
+from ingest.errors import ConfigError
+from ingest.influx import InfluxClient
+from ingest.registry import Registry
+
+log = structlog.get_logger("api")
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """Everything read from configuration files; loaded once, before serving."""
+
+    keys: KeyRing
+    registry: Registry
+    factors: FactorSource
+
+
+@dataclass(frozen=True, slots=True)
+class ApiState:
+    settings: ApiSettings
+    resources: Resources
+    influx: InfluxClient
+    dead_letters: DeadLetterStore
+
+    @property
+    def registry(self) -> Registry:
+        return self.resources.registry
+
+
+class LifespanState(TypedDict):
+    api: ApiState
+
+
+def load_resources(settings: ApiSettings) -> Resources:
+    """Read the key file, the registry and the emission factors; a mistake raises ConfigError."""
+    if settings.api_keys_file is None:
+        raise ConfigError("API_KEYS_FILE is required but not set")
+    return Resources(
+        keys=KeyRing.load(settings.api_keys_file),
+        registry=Registry.load(settings.assets_file) if settings.assets_file else Registry.empty(),
+        factors=load_factors(settings.emission_factors_file),
+    )
+
+
+def lifespan_for(
+    settings: ApiSettings, resources: Resources | None = None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[LifespanState]]:
+    """The app's lifespan: open InfluxDB and the dead-letter store, yield them as typed state."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[LifespanState]:
+        loaded = resources or load_resources(settings)
+        dead_letters = DeadLetterStore(settings.ingest_data_dir / "dead_letters.sqlite")
+        try:
+            async with InfluxClient.from_settings(settings) as influx:
+                log.info(
+                    "api_started",
+                    keys=len(loaded.keys.entries),
+                    sites=len(loaded.registry.sites),
+                    influx_db=settings.influx_db,
+                )
+                yield {"api": ApiState(settings, loaded, influx, dead_letters)}
+        finally:
+            dead_letters.close()
+
+    return lifespan

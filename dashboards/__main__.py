@@ -1,0 +1,55 @@
+"""``python -m dashboards build|check|push``: regenerate, verify or upload the Grafana dashboards."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dashboards.build import JSON_DIR, load_committed, rendered, stale_files, write_all
+from dashboards.lint import lint_dashboards
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    parser = argparse.ArgumentParser(prog="python -m dashboards", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("build", help=f"regenerate the JSON under {JSON_DIR}")
+    sub.add_parser("check", help="fail if the committed JSON is stale or does not pass the lint")
+    push = sub.add_parser("push", help="upload to Grafana (GRAFANA_URL, GRAFANA_TOKEN or user/password)")
+    push.add_argument("--message", default="dashboards as code: python -m dashboards push")
+    args = parser.parse_args(argv)
+
+    if args.command == "build":
+        for path in write_all():
+            print(f"wrote {path}")
+        return 0
+    if args.command == "check":
+        problems = stale_files() + lint_dashboards(load_committed())
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if any(p.endswith(("stale", "missing", "extra (no dashboard generates it)")) for p in problems):
+            print("run `python -m dashboards build` and commit the result", file=sys.stderr)
+        return 1 if problems else 0
+    return _push(args.message)
+
+
+def _push(message: str) -> int:
+    from dashboards.push import GrafanaSettings, push
+    from ingest.config import load
+    from ingest.errors import ConfigError
+
+    try:
+        settings = load(GrafanaSettings)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    pushed, missing = push(settings, rendered(), message)
+    for dashboard in pushed:
+        print(f"pushed {dashboard.uid} v{dashboard.version}: {dashboard.url}")
+    for uid in missing:
+        print(f"warning: Grafana has no datasource with uid {uid!r}; provision it", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Structural lint of generated dashboards: what Grafana would not reject but operators would
+suffer from. Returns problems as readable lines; an empty list means clean.
+
+Checks: unique dashboard uids and panel ids; every panel and target bound to a provisioned
+datasource uid; a unit on every data panel; ``$timeFilter`` in every InfluxQL SELECT; no
+hard-coded time ranges (``now()``, literal time comparisons, fixed PromQL range selectors,
+absolute dashboard time).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from dashboards.datasources import PROVISIONED_UIDS
+
+_LITERAL_TIME_CONDITION = re.compile(r"\btime\s*[<>]=?", re.IGNORECASE)
+_NOW = re.compile(r"\bnow\s*\(\s*\)", re.IGNORECASE)
+_FIXED_PROM_RANGE = re.compile(r"\[\s*\d+[smhdwy]\s*\]")
+_PANELS_WITHOUT_DATA = {"row", "text"}
+
+
+def panels_of(dashboard: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every panel, including those nested in collapsed rows."""
+    for panel in dashboard.get("panels", []):
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def lint_dashboards(dashboards: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Lint a set of dashboards (by file name) together, so uids are checked across them."""
+    problems: list[str] = []
+    seen_uids: dict[str, str] = {}
+    for name, dashboard in dashboards.items():
+        uid = dashboard.get("uid")
+        if not uid:
+            problems.append(f"{name}: dashboard has no uid")
+        elif uid in seen_uids:
+            problems.append(f"{name}: uid {uid!r} is also used by {seen_uids[uid]}")
+        else:
+            seen_uids[uid] = name
+        problems.extend(f"{name}: {problem}" for problem in lint_dashboard(dashboard))
+    return problems
+
+
+def lint_dashboard(dashboard: Mapping[str, Any]) -> list[str]:
+    """Problems of one dashboard."""
+    problems: list[str] = []
+    time = dashboard.get("time", {})
+    if not str(time.get("from", "")).startswith("now") or not str(time.get("to", "")).startswith("now"):
+        problems.append(f"default time range {time!r} is absolute; use now-relative ranges")
+    ids: set[int] = set()
+    for panel in panels_of(dashboard):
+        title = panel.get("title") or f"panel {panel.get('id')}"
+        if panel.get("id") in ids:
+            problems.append(f"{title}: panel id {panel.get('id')} is not unique")
+        ids.add(panel.get("id", 0))
+        if panel.get("type") in _PANELS_WITHOUT_DATA:
+            continue
+        problems.extend(f"{title}: {problem}" for problem in _lint_data_panel(panel))
+    for variable in dashboard.get("templating", {}).get("list", []):
+        if variable.get("type") == "query":
+            problems.extend(
+                f"variable {variable.get('name')}: {problem}"
+                for problem in _datasource_problems(variable.get("datasource"))
+            )
+    return problems
+
+
+def _lint_data_panel(panel: Mapping[str, Any]) -> list[str]:
+    problems = _datasource_problems(panel.get("datasource"))
+    if not panel.get("fieldConfig", {}).get("defaults", {}).get("unit"):
+        problems.append("no unit set")
+    targets = panel.get("targets", [])
+    if not targets:
+        problems.append("no query")
+    panel_uid = (panel.get("datasource") or {}).get("uid")
+    for target in targets:
+        ref = target.get("refId", "?")
+        target_ds = target.get("datasource")
+        problems.extend(f"target {ref}: {problem}" for problem in _datasource_problems(target_ds))
+        if (target_ds or {}).get("uid") != panel_uid:
+            problems.append(f"target {ref}: datasource differs from the panel's")
+        if "query" in target:
+            problems.extend(f"target {ref}: {problem}" for problem in lint_influxql(target["query"]))
+        elif "expr" in target:
+            problems.extend(f"target {ref}: {problem}" for problem in lint_promql(target["expr"]))
+        else:
+            problems.append(f"target {ref}: neither an InfluxQL query nor a PromQL expr")
+    return problems
+
+
+def _datasource_problems(datasource: Any) -> list[str]:
+    if not isinstance(datasource, Mapping) or "uid" not in datasource:
+        return ["no datasource uid (would fall back to Grafana's default datasource)"]
+    uid, kind = datasource.get("uid"), datasource.get("type")
+    if uid not in PROVISIONED_UIDS:
+        return [f"datasource uid {uid!r} is not provisioned"]
+    if PROVISIONED_UIDS[uid] != kind:
+        return [f"datasource {uid!r} has type {kind!r}, provisioned as {PROVISIONED_UIDS[uid]!r}"]
+    return []
+
+
+def lint_influxql(query: str) -> list[str]:
+    """Problems of one InfluxQL panel query."""
+    problems = []
+    if query.lstrip().upper().startswith("SELECT") and "$timeFilter" not in query:
+        problems.append("SELECT without $timeFilter (would scan all time)")
+    if _NOW.search(query):
+        problems.append("uses now(): a hard-coded time range")
+    if _LITERAL_TIME_CONDITION.search(query.replace("$timeFilter", "")):
+        problems.append("compares time literally: a hard-coded time range")
+    return problems
+
+
+def lint_promql(expr: str) -> list[str]:
+    """Problems of one PromQL expression (its metric names are checked by the tests)."""
+    if _FIXED_PROM_RANGE.search(expr):
+        return ["fixed range selector; use [$__rate_interval]"]
+    return []

@@ -1,0 +1,239 @@
+"""Panel and variable factories shared by the dashboards, so every panel gets a datasource,
+a unit and a size the same way.
+
+Grafana unit ids: ``megwatt``, ``kwatt``, ``kwatth``, ``celsius``, ``masskg``, ``ppm``,
+``humidity``, ``s``, ``bytes``, ``cps``; units Grafana lacks (m³/h, ΔT in K, kg/h, g/kWh) use
+its ``suffix:`` custom-unit syntax.
+"""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import bargauge, stat, table, text, timeseries
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import prometheus as prom
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants as cogvariants
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardCursorSync,
+    DataSourceRef,
+    DynamicConfigValue,
+    VariableOption,
+    VariableRefresh,
+    VariableSort,
+)
+from grafana_foundation_sdk.models.text import TextMode
+
+from dashboards import datasources
+from dashboards.influxql import InfluxQL
+
+Target = cogbuilder.Builder[cogvariants.Dataquery]
+
+UNIT_M3H = "suffix: m³/h"
+UNIT_DELTA_K = "suffix: K"
+UNIT_KG_PER_H = "suffix: kg/h"
+UNIT_G_PER_KWH = "suffix: g/kWh"
+
+
+def influx_targets(*queries: str | InfluxQL) -> list[Target]:
+    """InfluxQL targets with refIds A, B, …; a plain string becomes a time-series query."""
+    targets: list[Target] = []
+    for index, query in enumerate(queries):
+        target = query if isinstance(query, InfluxQL) else InfluxQL(query)
+        targets.append(target.ref_id(chr(ord("A") + index)))
+    return targets
+
+
+def promql(expr: str, legend: str, ref_id: str = "A") -> prom.Dataquery:
+    """A range PromQL target on the provisioned Prometheus datasource."""
+    return (
+        prom.Dataquery()
+        .expr(expr)
+        .legend_format(legend)
+        .range()
+        .ref_id(ref_id)
+        .datasource(datasources.prometheus())
+    )
+
+
+def _datasource_of(targets: list[Target]) -> DataSourceRef:
+    return datasources.prometheus() if isinstance(targets[0], prom.Dataquery) else datasources.influx()
+
+
+def timeseries_panel(
+    title: str,
+    unit: str,
+    targets: list[Target],
+    *,
+    description: str = "",
+    width: int = 12,
+    height: int = 8,
+    bars: bool = False,
+    stacked: bool = False,
+) -> timeseries.Panel:
+    """A time-series panel; ``bars`` for per-day/-hour totals, ``stacked`` to add carriers up."""
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .unit(unit)
+        .datasource(_datasource_of(targets))
+        .targets(targets)
+        .span(width)
+        .height(height)
+        .fill_opacity(60 if bars else 10)
+        .legend(
+            common_builders.VizLegendOptions()
+            .show_legend(True)
+            .display_mode(common.LegendDisplayMode.TABLE if stacked else common.LegendDisplayMode.LIST)
+            .placement(common.LegendPlacement.BOTTOM)
+            .calcs(["sum"] if bars else ["mean", "lastNotNull"])
+        )
+    )
+    if bars:
+        panel = panel.draw_style(common.GraphDrawStyle.BARS)
+    if stacked:
+        panel = panel.stacking(common_builders.StackingConfig().mode(common.StackingMode.NORMAL))
+    return panel
+
+
+def stat_panel(
+    title: str,
+    unit: str,
+    targets: list[Target],
+    *,
+    description: str = "",
+    width: int = 6,
+    height: int = 5,
+    reducer: str = "lastNotNull",
+    decimals: int | None = None,
+) -> stat.Panel:
+    """A big-number panel of one reduction (default: the latest value) of its series."""
+    panel = (
+        stat.Panel()
+        .title(title)
+        .description(description)
+        .unit(unit)
+        .datasource(_datasource_of(targets))
+        .targets(targets)
+        .span(width)
+        .height(height)
+        .graph_mode(common.BigValueGraphMode.AREA)
+        .reduce_options(common_builders.ReduceDataOptions().calcs([reducer]).values(False))
+    )
+    if decimals is not None:
+        panel = panel.decimals(decimals)
+    return panel
+
+
+def bargauge_panel(
+    title: str, unit: str, targets: list[Target], *, description: str = "", width: int = 12, height: int = 8
+) -> bargauge.Panel:
+    """Horizontal bars, one per series (e.g. per site), ranked by the latest value."""
+    return (
+        bargauge.Panel()
+        .title(title)
+        .description(description)
+        .unit(unit)
+        .datasource(_datasource_of(targets))
+        .targets(targets)
+        .span(width)
+        .height(height)
+        .orientation(common.VizOrientation.HORIZONTAL)
+        .display_mode(common.BarGaugeDisplayMode.GRADIENT)
+        .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+    )
+
+
+def table_panel(
+    title: str,
+    unit: str,
+    targets: list[Target],
+    *,
+    description: str = "",
+    width: int = 12,
+    height: int = 8,
+    time_from_now: bool = False,
+) -> table.Panel:
+    """A table of rows; ``time_from_now`` shows the Time column as "3 minutes ago" (freshness)."""
+    panel = (
+        table.Panel()
+        .title(title)
+        .description(description)
+        .unit(unit)
+        .datasource(_datasource_of(targets))
+        .targets(targets)
+        .span(width)
+        .height(height)
+    )
+    if time_from_now:
+        panel = panel.override_by_name("Time", [DynamicConfigValue(id_val="unit", value="dateTimeFromNow")])
+    return panel
+
+
+def text_panel(title: str, markdown: str, *, width: int = 24, height: int = 3) -> text.Panel:
+    """A note for operators; it has no query."""
+    return text.Panel().title(title).content(markdown).mode(TextMode.MARKDOWN).span(width).height(height)
+
+
+def row(title: str) -> dash.Row:
+    return dash.Row(title)
+
+
+def influx_tag_variable(
+    name: str,
+    label: str,
+    query: str,
+    *,
+    include_all: bool = False,
+    multi: bool = False,
+) -> dash.QueryVariable:
+    """A variable filled from ``SHOW TAG VALUES …`` on the InfluxQL datasource.
+
+    "All" is ``.*`` so panels can always filter with ``=~ /^$name$/``.
+    """
+    variable = (
+        dash.QueryVariable(name)
+        .label(label)
+        .query(query)
+        .datasource(datasources.influx())
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .multi(multi)
+        .include_all(include_all)
+    )
+    if include_all:
+        variable = variable.all_value(".*").current(VariableOption(text="All", value="$__all"))
+    return variable
+
+
+def prometheus_label_variable(name: str, label: str, query: str) -> dash.QueryVariable:
+    """A multi-valued variable from ``label_values(…)`` on the Prometheus datasource, default All."""
+    return (
+        dash.QueryVariable(name)
+        .label(label)
+        .query(query)
+        .datasource(datasources.prometheus())
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+        .current(VariableOption(text="All", value="$__all"))
+    )
+
+
+def base_dashboard(uid: str, title: str, description: str, tags: list[str]) -> dash.Dashboard:
+    """Common settings: browser time zone, last 24 h by default, 1-minute refresh, shared crosshair."""
+    return (
+        dash.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(["borlange-energy", *tags])
+        .timezone("browser")
+        .time("now-24h", "now")
+        .refresh("1m")
+        .editable()
+        .tooltip(DashboardCursorSync.CROSSHAIR)
+    )

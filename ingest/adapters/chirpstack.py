@@ -1,0 +1,43 @@
+"""ChirpStack v4 uplink events (MQTT integration, JSON marshaler).
+
+Topic ``application/{application_id}/device/{dev_eui}/event/up``. The device is
+``deviceInfo.devEui`` (the topic's DevEUI when the payload lacks it), the time is ``time``
+(absent when no gateway gave one: then the receive time is used), the values are the numbers
+in ``object``, the output of the device profile's codec. Nested objects are flattened as
+``outer/inner``; strings and booleans are left out. The protobuf marshaler is not supported:
+its messages are dead-lettered as invalid JSON.
+"""
+
+from __future__ import annotations
+
+from ingest.adapters.common import level_after, load_json, numeric_values, parse_rfc3339
+from ingest.errors import PayloadError, Reason
+from ingest.schema import Message, RawReading
+
+
+class ChirpStackAdapter:
+    """Reads ChirpStack v4 ``event/up`` messages."""
+
+    name = "chirpstack"
+
+    def parse(self, message: Message) -> list[RawReading]:
+        event = load_json(message.payload)
+        if not isinstance(event, dict):
+            raise PayloadError(Reason.SCHEMA, "an uplink event must be a JSON object")
+        info = event.get("deviceInfo")
+        dev_eui = info.get("devEui") if isinstance(info, dict) else None
+        if dev_eui is None:
+            dev_eui = level_after(message.topic, "device")
+        if not isinstance(dev_eui, str) or not dev_eui:
+            raise PayloadError(Reason.SCHEMA, "uplink has no deviceInfo.devEui")
+        time = event.get("time")
+        if time is not None and not isinstance(time, str):
+            raise PayloadError(Reason.SCHEMA, "'time' must be an RFC 3339 string")
+        decoded = event.get("object")
+        if not isinstance(decoded, dict):
+            raise PayloadError(Reason.SCHEMA, "uplink has no decoded 'object' (is a codec configured?)")
+        values = numeric_values(decoded)
+        if not values:
+            raise PayloadError(Reason.SCHEMA, "decoded 'object' holds no numbers")
+        ts_ns = None if time is None else parse_rfc3339(time)
+        return [RawReading(dev_eui, ts_ns, {key: (value, None) for key, value in values.items()})]

@@ -1,0 +1,67 @@
+"""wmbusmeters JSON telegrams (``wmbusmeters/{name}``).
+
+wmbusmeters names every value with its unit as the last ``_`` part (``power_kw``,
+``t1_temperature_c``, ``volume_flow_m3h``); the adapter passes that unit on, and the vendor
+maps say which key is which quantity. The device is ``name`` (the meter's name in the
+wmbusmeters config), with the M-Bus ``id`` as an alternative key; the time is ``timestamp``.
+"""
+
+from __future__ import annotations
+
+from ingest.adapters.common import last_level, load_json, numeric_values, parse_rfc3339, unit_from_suffix
+from ingest.errors import PayloadError, Reason
+from ingest.schema import Message, RawReading
+
+# wmbusmeters' unit suffixes (lower case) → unit names of ingest.units.
+WMBUS_UNITS: dict[str, str] = {
+    "kwh": "kWh",
+    "mwh": "MWh",
+    "wh": "Wh",
+    "gj": "GJ",
+    "mj": "MJ",
+    "kw": "kW",
+    "w": "W",
+    "mw": "MW",
+    "m3": "m3",
+    "l": "l",
+    "m3h": "m3/h",
+    "lh": "l/h",
+    "c": "Cel",
+    "k": "K",
+    "f": "°F",
+    "rh": "%RH",
+    "pct": "%RH",
+    "ppm": "ppm",
+}
+_NOT_VALUES = frozenset({"id", "_", "media", "meter", "name", "timestamp"})
+
+
+class WmbusmetersAdapter:
+    """Reads wmbusmeters JSON output."""
+
+    name = "wmbusmeters"
+
+    def parse(self, message: Message) -> list[RawReading]:
+        telegram = load_json(message.payload)
+        if not isinstance(telegram, dict):
+            raise PayloadError(Reason.SCHEMA, "a wmbusmeters telegram must be a JSON object")
+        keys = [
+            key
+            for key in (telegram.get("name"), telegram.get("id"), last_level(message.topic))
+            if isinstance(key, str) and key
+        ]
+        if not keys:
+            raise PayloadError(Reason.SCHEMA, "telegram has no meter name or id")
+        values = {
+            key: (value, unit_from_suffix(key, WMBUS_UNITS))
+            for key, value in numeric_values(telegram).items()
+            if key not in _NOT_VALUES
+        }
+        if not values:
+            raise PayloadError(Reason.SCHEMA, "telegram holds no numbers")
+        time = telegram.get("timestamp")
+        if time is not None and not isinstance(time, str):
+            raise PayloadError(Reason.SCHEMA, "'timestamp' must be an RFC 3339 string")
+        ts_ns = None if time is None else parse_rfc3339(time)
+        alt_keys = tuple(dict.fromkeys(k for k in keys[1:] if k.lower() != keys[0].lower()))
+        return [RawReading(keys[0], ts_ns, values, alt_keys)]

@@ -1,0 +1,128 @@
+"""``python -m ingest backfill``: recompute ``energy`` and ``emissions`` from the stored registers.
+
+Run it after the emission factors change (restart ingest first, so new readings use the new
+file too), or for a range whose readings arrived too late for the live register history.
+
+It reads the registers of ``district_heating`` (``energy_kwh``) and ``electricity``
+(``energy_import_kwh``) per series in time chunks, seeds each series with its last reading
+before the range, recomputes every interval ending in [start, end] with the same functions the
+live path uses (:func:`ingest.derive.energy.interval_kwh`, :class:`DerivedPoints`), and writes
+the points. InfluxDB keeps one value per (series, timestamp), so the new points replace the old.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from ingest import lineprotocol
+from ingest.derive.deriver import REGISTERS, DerivedPoints, series_key
+from ingest.derive.emissions import EmissionFactors
+from ingest.derive.energy import Interval, interval_kwh
+from ingest.influx import InfluxClient
+from ingest.schema import Point
+
+log = structlog.get_logger("ingest.backfill")
+
+NS = 1_000_000_000
+HOUR_NS = 3600 * NS
+_Tags = tuple[tuple[str, str], ...]
+
+
+@dataclass(slots=True)
+class BackfillReport:
+    registers_read: int = 0
+    energy_points: int = 0
+    emissions_points: int = 0
+
+
+def _series(result: dict[str, Any]) -> list[dict[str, Any]]:
+    series: list[dict[str, Any]] = result.get("series", [])
+    return series
+
+
+def _tags_of(series: dict[str, Any]) -> _Tags:
+    return tuple(sorted((k, str(v)) for k, v in (series.get("tags") or {}).items() if v))
+
+
+async def backfill(
+    influx: InfluxClient,
+    factors: EmissionFactors,
+    start_ns: int,
+    end_ns: int,
+    *,
+    chunk_ns: int = HOUR_NS,
+    lookback_ns: int = 35 * 24 * HOUR_NS,
+    replace_emissions: bool = False,
+    write_batch: int = 5000,
+) -> BackfillReport:
+    """Recompute and write the intervals ending in [start_ns, end_ns]; see the module docstring."""
+    if end_ns < start_ns:
+        raise ValueError("end is before start")
+    report = BackfillReport()
+    builder = DerivedPoints(factors)
+    if replace_emissions:
+        # Methods dropped from the factors file would otherwise keep their old points.
+        await influx.query(
+            f'DELETE FROM "emissions" WHERE time >= {start_ns} AND time <= {end_ns}',  # noqa: S608 (ints)
+            method="POST",
+        )
+    pending: list[Point] = []
+
+    async def flush() -> None:
+        if pending:
+            await influx.write(lineprotocol.encode_batch(pending))
+            pending.clear()
+
+    for measurement, (field, carrier) in REGISTERS.items():
+        # The reading before the range is the predecessor of the first one in it.
+        previous: dict[_Tags, tuple[int, float]] = {}
+        seed = await influx.query(
+            f'SELECT last("{field}") FROM "{measurement}" '  # noqa: S608 (names are our own constants)
+            f"WHERE time >= {start_ns - lookback_ns} AND time < {start_ns} GROUP BY *"
+        )
+        for series in _series(seed[0]) if seed else []:
+            ts, value = series["values"][0][:2]
+            if value is not None:
+                previous[_tags_of(series)] = (int(ts), float(value))
+
+        chunk_start = start_ns
+        while chunk_start <= end_ns:
+            chunk_end = min(chunk_start + chunk_ns - 1, end_ns)
+            rows = await influx.query(
+                f'SELECT "{field}" FROM "{measurement}" '  # noqa: S608 (names are our own constants)
+                f"WHERE time >= {chunk_start} AND time <= {chunk_end} GROUP BY *"
+            )
+            for series in _series(rows[0]) if rows else []:
+                tags = _tags_of(series)
+                network = dict(tags).get("network")
+                key = series_key(dict(tags).get("device", ""), carrier)
+                for ts, value in series["values"]:
+                    if value is None:
+                        continue
+                    report.registers_read += 1
+                    reading = (int(ts), float(value))
+                    before = previous.get(tags)
+                    previous[tags] = reading
+                    if before is None:
+                        continue
+                    interval = Interval(key, before[0], reading[0], interval_kwh(before[1], reading[1]))
+                    points = builder.points(tags, network, carrier, interval)
+                    report.energy_points += 1
+                    report.emissions_points += len(points) - 1
+                    pending.extend(points)
+                    if len(pending) >= write_batch:
+                        await flush()
+            chunk_start = chunk_end + 1
+        await flush()
+    log.info(
+        "backfill_done",
+        start_ns=start_ns,
+        end_ns=end_ns,
+        registers=report.registers_read,
+        energy_points=report.energy_points,
+        emissions_points=report.emissions_points,
+    )
+    return report

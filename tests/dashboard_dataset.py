@@ -1,0 +1,146 @@
+"""A small deterministic data set in the SPEC §4 schema, for executing dashboard queries.
+
+Two days at 15-minute steps in January: three Borlänge Energi substations on one network,
+two Tunabyggen buildings (heat meter, electricity meter, indoor sensor each), a weather
+station, and the derived ``energy`` and ``emissions`` points ingest would write for them.
+Written with ingest.lineprotocol and InfluxClient, exactly the path ingest's writer takes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ingest.influx import InfluxClient
+from ingest.lineprotocol import encode_batch
+from ingest.schema import CARRIER_DISTRICT_HEAT, CARRIER_ELECTRICITY, Point
+
+START_NS = 1_705_276_800 * 10**9  # 2024-01-15T00:00:00Z
+STEP_NS = 15 * 60 * 10**9
+STEPS = 2 * 24 * 4
+END_NS = START_NS + (STEPS - 1) * STEP_NS
+
+# g CO2e/kWh by (carrier, method): the SPEC §6 defaults.
+FACTORS = {
+    (CARRIER_DISTRICT_HEAT, "location"): 54.9,
+    (CARRIER_DISTRICT_HEAT, "market"): 54.9,
+    (CARRIER_ELECTRICITY, "location"): 36.0,
+    (CARRIER_ELECTRICITY, "market"): 524.1,
+}
+
+
+@dataclass(frozen=True)
+class Site:
+    owner: str
+    site: str
+    base_kw: float  # mean heat load
+    building: bool  # has electricity and indoor sensors
+
+
+SITES = (
+    Site("borlange-energi", "sub-norr", 1800.0, building=False),
+    Site("borlange-energi", "sub-centrum", 2600.0, building=False),
+    Site("borlange-energi", "sub-tjarna", 900.0, building=False),
+    Site("tunabyggen", "tb-hagalund-1", 120.0, building=True),
+    Site("tunabyggen", "tb-jakobsgardarna-7", 85.0, building=True),
+)
+NETWORK = "borlange"
+OWNERS = sorted({s.owner for s in SITES})
+
+
+def _tags(site: Site, device: str, **extra: str) -> tuple[tuple[str, str], ...]:
+    return (("owner", site.owner), ("site", site.site), ("device", device), *sorted(extra.items()))
+
+
+def points() -> list[Point]:
+    """Every point of the data set; the same list on every call."""
+    out: list[Point] = []
+    for index, site in enumerate(SITES):
+        energy_register = 100_000.0 * (index + 1)
+        import_register = 50_000.0 * (index + 1)
+        for step in range(STEPS):
+            ts = START_NS + step * STEP_NS
+            hour = (step / 4) % 24
+            day_cycle = math.sin((hour - 9) / 24 * 2 * math.pi)
+            outdoor_c = -8.0 + 4.0 * day_cycle
+            power_kw = site.base_kw * (1.0 - 0.02 * outdoor_c) * (1.0 + 0.1 * day_cycle)
+            supply_c = 95.0 - 1.2 * outdoor_c
+            return_c = 45.0 + 0.5 * index
+            delta_t = supply_c - return_c
+            flow_m3h = power_kw / (1.14 * delta_t)
+            interval_kwh = power_kw * 0.25
+            energy_register += interval_kwh
+            heat = _tags(site, f"{site.site}-hm", network=NETWORK)
+            out.append(
+                Point(
+                    "district_heating",
+                    heat,
+                    {
+                        "energy_kwh": energy_register,
+                        "volume_m3": 10_000.0 + step * flow_m3h * 0.25,
+                        "power_kw": power_kw,
+                        "flow_m3h": flow_m3h,
+                        "supply_temp_c": supply_c,
+                        "return_temp_c": return_c,
+                        "delta_t_k": delta_t,
+                        "info_code": 0.0,
+                    },
+                    ts,
+                )
+            )
+            intervals = [(CARRIER_DISTRICT_HEAT, heat, interval_kwh)]
+            if site.building:
+                elec_kw = 20.0 + 10.0 * max(day_cycle, 0.0)
+                import_register += elec_kw * 0.25
+                elec = _tags(site, f"{site.site}-em")
+                out.append(
+                    Point(
+                        "electricity",
+                        elec,
+                        {"energy_import_kwh": import_register, "energy_export_kwh": 0.0, "power_kw": elec_kw},
+                        ts,
+                    )
+                )
+                out.append(
+                    Point(
+                        "indoor_climate",
+                        _tags(site, f"{site.site}-ers"),
+                        {
+                            "temperature_c": 21.0 + 0.8 * day_cycle,
+                            "humidity_pct": 30.0 + 5.0 * day_cycle,
+                            "co2_ppm": 550.0 + 300.0 * max(day_cycle, 0.0),
+                        },
+                        ts,
+                    )
+                )
+                intervals.append((CARRIER_ELECTRICITY, elec, elec_kw * 0.25))
+            if step == 0:
+                continue  # interval energy needs a previous register reading
+            for carrier, tags, kwh in intervals:
+                out.append(Point("energy", (*tags, ("carrier", carrier)), {"kwh": kwh}, ts))
+                for method in ("location", "market"):
+                    factor = FACTORS[(carrier, method)]
+                    out.append(
+                        Point(
+                            "emissions",
+                            (*tags, ("carrier", carrier), ("method", method)),
+                            {"co2e_kg": kwh * factor / 1000, "factor_g_per_kwh": factor},
+                            ts,
+                        )
+                    )
+    weather = (("owner", "borlange-energi"), ("site", "weather-borlange"), ("device", "ws-1"))
+    for step in range(STEPS):
+        hour = (step / 4) % 24
+        outdoor_c = -8.0 + 4.0 * math.sin((hour - 9) / 24 * 2 * math.pi)
+        out.append(Point("weather", weather, {"outdoor_temp_c": outdoor_c}, START_NS + step * STEP_NS))
+    return out
+
+
+async def write(influx_url: str, db: str) -> int:
+    """Create ``db`` and write the data set into it; returns the number of points."""
+    data = points()
+    async with InfluxClient(influx_url, db) as client:
+        await client.ensure_database()
+        for start in range(0, len(data), 5000):
+            await client.write(encode_batch(data[start : start + 5000]))
+    return len(data)

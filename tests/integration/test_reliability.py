@@ -1,0 +1,186 @@
+"""Ingest's promise to operators: nothing published is lost or duplicated, nothing bad is dropped.
+
+Each test runs a stream through real Mosquitto and InfluxDB and breaks something in the middle.
+Writes are idempotent (series + timestamp), so "exactly once" is checked as: the stored point
+count and the sum of the stored register values equal what was published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from simulators.heat import HeatMeter, native_stream
+from simulators.publisher import Publisher
+from tests.conftest import Isolation, Services, local_services
+from tests.helpers import IngestProcess, eventually, ingest_settings, running_ingest, sample
+
+pytestmark = pytest.mark.integration
+
+
+def heat_stream(prefix: str, n: int, meters: int = 50) -> list[tuple[str, bytes]]:
+    fleet = [HeatMeter(f"hm-{i:03d}", design_load_kw=80 + i) for i in range(meters)]
+    return list(native_stream(fleet, time.time() - 86400, 10.0, n, prefix=prefix))
+
+
+def expected_energy_sum(messages: list[tuple[str, bytes]]) -> float:
+    return sum(orjson.loads(payload)["values"]["energy"] for _, payload in messages)
+
+
+def stored(isolated: Isolation) -> tuple[int, float]:
+    rows = isolated.query('SELECT count("energy_kwh"), sum("energy_kwh") FROM "district_heating"')
+    return (int(rows[0][1]), float(rows[0][2])) if rows else (0, 0.0)  # type: ignore[arg-type]
+
+
+async def publish_in_background(
+    mqtt_url: str, messages: list[tuple[str, bytes]], rate: float
+) -> asyncio.Task[int]:
+    def publish() -> int:
+        with Publisher(mqtt_url, client_id=f"pub-{time.monotonic_ns()}", persistent=True) as publisher:
+            return publisher.publish_many(messages, rate=rate)
+
+    return asyncio.create_task(asyncio.to_thread(publish), name="publisher")
+
+
+async def assert_exactly(isolated: Isolation, messages: list[tuple[str, bytes]]) -> None:
+    n, total = len(messages), expected_energy_sum(messages)
+    done = await eventually(lambda: stored(isolated)[0] >= n, deadline_s=120)
+    count, energy_sum = stored(isolated)
+    assert done, f"only {count} of {n} readings stored"
+    assert count == n
+    assert energy_sum == pytest.approx(total, rel=1e-9)
+
+
+async def test_kill_9_mid_stream_then_restart_stores_every_reading_exactly_once(isolated, tmp_path):
+    messages = heat_stream(isolated.prefix, 20_000)
+    ingest = IngestProcess(IngestProcess.env_for(isolated, tmp_path / "ingest"), tmp_path / "ingest.log")
+    ingest.start()
+    await ingest.wait_subscribed()
+    publishing = await publish_in_background(isolated.services.mqtt_url, messages, rate=4000)
+
+    partly = await eventually(lambda: stored(isolated)[0] >= 4000, deadline_s=60)
+    assert partly, "the stream never got going"
+    ingest.kill9()
+    at_kill = stored(isolated)[0]
+    assert at_kill < len(messages), "the kill must land mid-stream"
+
+    ingest.start()
+    await ingest.wait_subscribed()
+    assert await publishing == len(messages)
+    await assert_exactly(isolated, messages)
+    assert ingest.terminate() == 0
+
+
+async def test_influxdb_down_for_a_minute_spools_then_drains_in_order_without_loss(isolated, tmp_path):
+    influx_dir = tmp_path / "influx"
+    influx, proc = local_services.start_influxd(influx_dir)
+    port = influx.port
+    outage_s = 60
+    messages = heat_stream(isolated.prefix, 200 * (outage_s + 20))  # ~ (outage + 20) s at 200 msg/s
+    settings = ingest_settings(isolated, tmp_path / "ingest", influx_url=influx.url)
+    tracker = Isolation(
+        isolated.prefix, isolated.db, Services(isolated.services.mqtt_url, influx.url, tmp_path)
+    )
+    try:
+        async with running_ingest(settings) as service:
+            publishing = await publish_in_background(isolated.services.mqtt_url, messages, rate=200)
+            assert await eventually(lambda: stored(tracker)[0] >= 1000, deadline_s=60)
+            local_services.stop_pid(proc.pid)
+            await asyncio.sleep(outage_s)  # the outage itself is what this test is about
+            assert service.spool.batches > 0, "nothing was spooled while InfluxDB was down"
+            spooled = sample(service, "ingest_points_spooled_total")
+            influx, proc = local_services.start_influxd(influx_dir, port)
+            assert await publishing == len(messages)
+            await assert_exactly(tracker, messages)
+            assert await eventually(lambda: service.spool.empty, deadline_s=60)
+            assert spooled > 0
+            assert sample(service, "ingest_spool_bytes") == 0
+    finally:
+        local_services.stop_pid(proc.pid)
+
+
+async def test_broker_restart_mid_stream_loses_nothing(isolated, tmp_path):
+    broker_dir = tmp_path / "mosquitto"
+    broker, proc = local_services.start_mosquitto(broker_dir)
+    messages = heat_stream(isolated.prefix, 10_000)
+    settings = ingest_settings(isolated, tmp_path / "ingest", mqtt_url=broker.url)
+    try:
+        async with running_ingest(settings) as service:
+            publishing = await publish_in_background(broker.url, messages, rate=2000)
+            assert await eventually(lambda: stored(isolated)[0] >= 2000, deadline_s=60)
+            local_services.stop_pid(proc.pid)  # SIGTERM: Mosquitto saves its persistence file
+            broker, proc = local_services.start_mosquitto(broker_dir, broker.port)
+            assert await publishing == len(messages)
+            await assert_exactly(isolated, messages)
+            assert service.consumer.generation >= 2, "the consumer should have reconnected"
+    finally:
+        local_services.stop_pid(proc.pid)
+
+
+async def test_two_consumers_in_one_shared_group_split_the_stream_exactly_once(isolated, tmp_path):
+    messages = heat_stream(isolated.prefix, 6000)
+    first = ingest_settings(
+        isolated, tmp_path / "a", ingest_shared_group="g1", ingest_client_id=f"a-{isolated.db}"
+    )
+    second = ingest_settings(
+        isolated, tmp_path / "b", ingest_shared_group="g1", ingest_client_id=f"b-{isolated.db}"
+    )
+    async with running_ingest(first) as a, running_ingest(second) as b:
+        publishing = await publish_in_background(isolated.services.mqtt_url, messages, rate=3000)
+        assert await publishing == len(messages)
+        await assert_exactly(isolated, messages)
+        acked = await eventually(
+            lambda: (
+                sample(a, "ingest_messages_acked_total") + sample(b, "ingest_messages_acked_total")
+                >= len(messages)
+            )
+        )
+        assert acked
+        assert sample(a, "ingest_messages_acked_total") > 0
+        assert sample(b, "ingest_messages_acked_total") > 0
+        assert sample(a, "ingest_messages_acked_total") + sample(b, "ingest_messages_acked_total") == len(
+            messages
+        )
+
+
+async def test_sigterm_flushes_acks_and_exits_cleanly(isolated, tmp_path):
+    messages = heat_stream(isolated.prefix, 3000)
+    ingest = IngestProcess(IngestProcess.env_for(isolated, tmp_path / "ingest"), tmp_path / "ingest.log")
+    ingest.start()
+    await ingest.wait_subscribed()
+    publishing = await publish_in_background(isolated.services.mqtt_url, messages, rate=3000)
+    assert await eventually(lambda: stored(isolated)[0] >= 500)
+    assert ingest.terminate(deadline_s=30) == 0
+    assert '"shutdown_complete"' in ingest.log_text()
+    ingest.start()
+    await ingest.wait_subscribed()
+    await publishing
+    await assert_exactly(isolated, messages)
+    assert ingest.terminate() == 0
+
+
+async def test_messages_are_not_acked_until_durable(isolated, tmp_path: Path):
+    """With InfluxDB unreachable and a spool too small for one batch, nothing may be acked;
+    a later consumer on the same session then receives and stores every message."""
+    messages = heat_stream(isolated.prefix, 400)
+    dead_influx = f"http://127.0.0.1:{local_services.free_port()}"
+    stuck = ingest_settings(
+        isolated,
+        tmp_path / "stuck",
+        influx_url=dead_influx,
+        ingest_spool_max_bytes=4096,
+        ingest_shutdown_timeout_s=2.0,
+    )
+    async with running_ingest(stuck) as service:
+        with Publisher(isolated.services.mqtt_url) as publisher:
+            await asyncio.to_thread(publisher.publish_many, messages)
+        assert await eventually(lambda: sample(service, "ingest_messages_received_total") >= len(messages))
+        assert sample(service, "ingest_messages_acked_total") == 0
+        assert service.spool.bytes <= 4096
+    healthy = ingest_settings(isolated, tmp_path / "healthy")
+    async with running_ingest(healthy):
+        await assert_exactly(isolated, messages)

@@ -31,8 +31,7 @@ COUNTED_FIELD = {
 async def test_every_good_reading_of_a_faulty_city_is_stored_and_every_bad_one_dead_lettered(
     isolated, tmp_path
 ):
-    # Native only until the other adapters are routed; the same test takes more formats then.
-    city = build_city(20, seed=11, formats=[Format.NATIVE])
+    city = build_city(20, seed=11)  # every payload format
     faults = FaultRates(
         malformed=0.02,
         wrong_unit=0.01,
@@ -51,6 +50,7 @@ async def test_every_good_reading_of_a_faulty_city_is_stored_and_every_bad_one_d
     report = sim.report
     assert report.expected_dead_letters["invalid_json"] > 0
     assert set(report.expected_points) == set(COUNTED_FIELD)
+    assert {d.format for d in city.devices} == set(Format)
 
     settings = ingest_settings(isolated, tmp_path, ingest_unknown_devices="reject")
     async with running_ingest(settings, Registry(city.assets())) as service:

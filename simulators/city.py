@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import yaml
 
@@ -84,6 +84,13 @@ class SimDevice(Protocol):
     kind: DeviceKind
 
     def read(self, ts_s: float, outdoor_c: float, rng: random.Random) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class HasRegisters(Protocol):
+    """A meter with cumulative registers (what a counter reset or a meter swap restarts)."""
+
+    def set_registers(self, energy_kwh: float, volume_m3: float) -> None: ...
 
 
 @dataclass

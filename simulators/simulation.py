@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ingest.schema import MEASUREMENT_OF_KIND, DeviceKind
-from simulators.city import City, CityDevice, Format
+from simulators.city import City, CityDevice, Format, HasRegisters
 from simulators.faults import (
     BROKEN_SENSOR_VALUES_C,
     BURST_READINGS,
@@ -162,11 +162,11 @@ class Simulation:
         # device is busy with one fault already.
         busy = first or state.silent_for > 0 or state.burst_size > 0
         fault = None if busy else self._draw(state)
-        if fault is Fault.COUNTER_RESET:
-            device.model.set_registers(0.0, 0.0)  # type: ignore[attr-defined]
-        elif fault is Fault.METER_SWAP:
+        if fault is Fault.COUNTER_RESET and isinstance(device.model, HasRegisters):
+            device.model.set_registers(0.0, 0.0)
+        elif fault is Fault.METER_SWAP and isinstance(device.model, HasRegisters):
             rng = self._fault_rng
-            device.model.set_registers(round(rng.uniform(0, 5), 3), round(rng.uniform(0, 0.1), 4))  # type: ignore[attr-defined]
+            device.model.set_registers(round(rng.uniform(0, 5), 3), round(rng.uniform(0, 0.1), 4))
         values = device.model.read(ts_s, self.city.climate.temperature_c(ts_s), self._rng)
         if fault is not None:
             report.fault(device.id, fault)

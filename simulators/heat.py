@@ -1,15 +1,49 @@
-"""Heat meters of district-heating substations, publishing native v1 payloads."""
+"""District-heating substations and their heat meters.
+
+The outdoor temperature drives the space-heating load; domestic hot water adds a daily
+profile on top. The supply temperature follows the operator's curve (70 °C on mild days,
+110 °C at the design outdoor temperature), the return temperature depends on the load and
+on how well the substation is tuned, and the flow follows from P = q·ρ·c_p·ΔT with the
+water properties at the return side, where the flow sensor sits. Registers integrate power
+and flow over time, so they only grow (unless a fault resets them).
+"""
 
 from __future__ import annotations
 
 import math
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 
-RHO_CP_KWH_PER_M3K = 1.15  # ρ·c_p/3600 of water near 50 °C; ingest derives it exactly (issue 5)
+from ingest.schema import DeviceKind
+from simulators.weather import OutdoorClimate
+
+BALANCE_TEMP_C = 17.0  # above this outdoor temperature buildings need no space heating
+DESIGN_OUTDOOR_C = -22.0  # Borlänge's dimensioning outdoor temperature (DVUT)
+SUPPLY_MILD_C, SUPPLY_COLD_C = 70.0, 110.0
+SUPPLY_CURVE_FROM_C, SUPPLY_CURVE_TO_C = 8.0, -22.0  # the curve rises linearly between these outdoor temps
+
+
+def rho_cp_kwh_per_m3k(temp_c: float) -> float:
+    """ρ·c_p/3600 of water in kWh/(m³·K): 1.152 at 40 °C, 1.137 at 70 °C, 1.122 at 100 °C (SPEC §5)."""
+    return 1.152 - 0.0005 * (temp_c - 40.0)
+
+
+def supply_temp_c(outdoor_c: float) -> float:
+    """The operator's supply-temperature curve (framledningstemperatur) in °C."""
+    span = (SUPPLY_CURVE_FROM_C - outdoor_c) / (SUPPLY_CURVE_FROM_C - SUPPLY_CURVE_TO_C)
+    return SUPPLY_MILD_C + (SUPPLY_COLD_C - SUPPLY_MILD_C) * min(1.0, max(0.0, span))
+
+
+def hot_water_profile(ts_s: float) -> float:
+    """Relative domestic hot-water use over the day (mean ≈ 1): peaks at 07 and 19 local time."""
+    hour = ((ts_s / 3600.0) + 1.0) % 24.0  # CET
+    morning = math.exp(-(((hour - 7.0) / 1.3) ** 2))
+    evening = math.exp(-(((hour - 19.0) / 2.0) ** 2))
+    night = 0.25
+    return night + 1.5 * morning + 1.6 * evening
 
 
 @dataclass
@@ -20,33 +54,45 @@ class HeatMeter:
     design_load_kw: float
     energy_kwh: float = 0.0
     volume_m3: float = 0.0
+    hot_water_share: float = 0.2  # share of the design load that is domestic hot water at its mean
+    return_offset_c: float = 0.0  # a poorly tuned substation returns warmer water (0 … 10 K)
+    kind: DeviceKind = DeviceKind.HEAT_METER
+    _last_ts_s: float | None = field(default=None, repr=False)
+    _power_kw: float = field(default=0.0, repr=False)
+    _flow_m3h: float = field(default=0.0, repr=False)
 
-    def reading(self, ts_s: float, outdoor_c: float, rng: random.Random) -> dict[str, float]:
-        load_fraction = min(1.0, max(0.05, (17.0 - outdoor_c) / 37.0))
-        power_kw = self.design_load_kw * load_fraction * rng.uniform(0.9, 1.1)
-        supply_c = 70.0 + 40.0 * load_fraction  # the operator's curve: 70 °C mild … 110 °C at -20 °C
-        return_c = 35.0 + 20.0 * load_fraction + rng.uniform(-1.0, 1.0)
-        flow_m3h = power_kw / (RHO_CP_KWH_PER_M3K * (supply_c - return_c))
+    def read(self, ts_s: float, outdoor_c: float, rng: random.Random) -> dict[str, float]:
+        """The meter's reading at ``ts_s``: registers advanced by the last power and flow."""
+        if self._last_ts_s is not None and ts_s > self._last_ts_s:
+            hours = (ts_s - self._last_ts_s) / 3600.0
+            self.energy_kwh += self._power_kw * hours
+            self.volume_m3 += self._flow_m3h * hours
+        self._last_ts_s = ts_s
+
+        space = min(1.0, max(0.0, (BALANCE_TEMP_C - outdoor_c) / (BALANCE_TEMP_C - DESIGN_OUTDOOR_C)))
+        hot_water = self.hot_water_share * hot_water_profile(ts_s)
+        load_fraction = (1.0 - self.hot_water_share) * space + hot_water
+        power_kw = max(0.2, self.design_load_kw * load_fraction * (1.0 + rng.gauss(0.0, 0.03)))
+        supply_c = supply_temp_c(outdoor_c) + rng.gauss(0.0, 0.3)
+        return_c = min(60.0, max(35.0, 35.0 + 15.0 * space + self.return_offset_c + rng.gauss(0.0, 0.4)))
+        # Rounded as the meter displays them; the flow is computed from the rounded values so that
+        # P = q·ρ·c_p·ΔT holds for what is published.
+        power_kw = round(power_kw, 3)
+        supply_c, return_c = round(supply_c, 2), round(return_c, 2)
+        flow_m3h = round(power_kw / (rho_cp_kwh_per_m3k(return_c) * (supply_c - return_c)), 5)
+        self._power_kw, self._flow_m3h = power_kw, flow_m3h
         return {
-            "power": round(power_kw, 3),
-            "flow": round(flow_m3h, 4),
-            "supply_temp": round(supply_c, 2),
-            "return_temp": round(return_c, 2),
             "energy": round(self.energy_kwh, 3),
-            "volume": round(self.volume_m3, 4),
+            "volume": round(self.volume_m3, 5),
+            "power": power_kw,
+            "flow": flow_m3h,
+            "supply_temp": supply_c,
+            "return_temp": return_c,
         }
 
-    def advance(self, reading: dict[str, float], seconds: float) -> None:
-        self.energy_kwh += reading["power"] * seconds / 3600
-        self.volume_m3 += reading["flow"] * seconds / 3600
-
-
-def outdoor_temp_c(ts_s: float) -> float:
-    """Borlänge-like: about -6 °C in late January, 16 °C in July, ±4 °C day cycle."""
-    day = ts_s / 86400
-    season = 5.0 - 11.0 * math.cos(2 * math.pi * (day - 20) / 365.25)
-    daily = -4.0 * math.cos(2 * math.pi * ((ts_s % 86400) / 86400 - 0.125))
-    return season + daily
+    def set_registers(self, energy_kwh: float, volume_m3: float) -> None:
+        """Set the registers (a counter reset sets 0, a replacement meter starts near 0)."""
+        self.energy_kwh, self.volume_m3 = energy_kwh, volume_m3
 
 
 def native_stream(
@@ -60,9 +106,10 @@ def native_stream(
 ) -> Iterator[tuple[str, bytes]]:
     """``count`` native v1 messages, round-robin over the meters, ``step_s`` apart per meter."""
     rng = random.Random(seed)
+    climate = OutdoorClimate(seed)
+    topics = [f"{prefix}/v1/{m.device_id}" for m in meters]
     for i in range(count):
         meter = meters[i % len(meters)]
-        ts_s = start_s + (i // len(meters)) * step_s
-        reading = meter.reading(ts_s, outdoor_temp_c(ts_s), rng)
-        meter.advance(reading, step_s)
-        yield f"{prefix}/v1/{meter.device_id}", orjson.dumps({"ts": ts_s, "values": reading})
+        ts_s = round(start_s + (i // len(meters)) * step_s, 3)
+        reading = meter.read(ts_s, climate.temperature_c(ts_s), rng)
+        yield topics[i % len(meters)], orjson.dumps({"ts": ts_s, "values": reading})

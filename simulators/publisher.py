@@ -1,10 +1,17 @@
-"""Publishing simulated messages to MQTT with QoS 1 (paho-mqtt, its own network thread)."""
+"""Publishing simulated messages to MQTT (paho-mqtt with its own network thread).
+
+Completion is tracked through PUBACKs (``on_publish``), not through paho's ``wait_for_publish``,
+which raises for a message queued while disconnected even though paho sends it after
+reconnecting. Flow control is a count of unacknowledged messages: ``publish_many`` hands messages to paho
+as long as fewer than ``window`` await their PUBACK, then waits on a condition the network
+thread signals. This keeps memory bounded and the broker busy without per-message waits.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -13,38 +20,56 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.config import mqtt_endpoint
 
+ACK_TIMEOUT_S = 60.0
+PACING_SLACK_S = (
+    0.002  # sleep only when this far ahead of the target rate: tiny sleeps cost more than they pace
+)
+
 
 class Publisher:
-    """A QoS 1 publisher that keeps at most ``window`` messages unacknowledged by the broker.
-
-    Completion is tracked through PUBACKs (``on_publish``), not through paho's
-    ``wait_for_publish``, which raises for a message queued while disconnected even though
-    paho sends it after reconnecting.
-    """
+    """A QoS 1 (or 0) publisher; ``publish_many`` keeps at most ``window`` messages unacknowledged."""
 
     def __init__(
-        self, mqtt_url: str, client_id: str = "", *, window: int = 1000, persistent: bool = False
+        self,
+        mqtt_url: str,
+        client_id: str = "",
+        *,
+        window: int = 2000,
+        qos: int = 1,
+        persistent: bool = False,
+        commands: Mapping[str, Callable[[str, bytes], None]] | None = None,
     ) -> None:
         """``persistent`` keeps the session (give a ``client_id``), so unacknowledged publishes
-        survive a broker restart and are resent on reconnect."""
+        survive a broker restart and are resent on reconnect. ``commands`` maps topic filters to
+        handlers of messages sent to the simulated devices (Sparkplug NCMD rebirth requests);
+        handlers run on paho's network thread."""
         host, port, tls, username, password = mqtt_endpoint(mqtt_url)
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent
         )
-        self.client.max_inflight_messages_set(window)
-        self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(1, 2)
-        self.client.on_publish = self._on_publish
+        # paho's own inflight limit rescans every unacknowledged message on each PUBACK (O(window)
+        # per ack, measured: 750 msg/s at a window of 10,000); our condition-based window is O(1).
+        self.client.max_inflight_messages_set(0)
+        self.client.max_queued_messages_set(0)
         if username is not None:
             self.client.username_pw_set(username, password)
         if tls:
             self.client.tls_set()
+        self.client.on_publish = self._on_publish
+        self.commands = dict(commands or {})
+        self.subscribed = threading.Event()  # set once the command filters are subscribed
+        if self.commands:
+            self.client.on_connect = self._on_connect
+            self.client.on_message = self._on_command
+            self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.host, self.port = host, port
         self.window = window
-        self.published = 0
-        self._acked = threading.Condition()
-        self._pending: set[int] = set()
-        self._early: set[int] = set()  # PUBACKs that beat us to recording the mid as pending
+        self.qos = qos
+        self.published = 0  # messages the broker acknowledged (QoS 1) or that were sent (QoS 0)
+        self._handed = 0
+        self._acked = 0
+        self._acks = threading.Condition()
 
     def __enter__(self) -> Self:
         self.client.connect(self.host, self.port)
@@ -57,43 +82,44 @@ class Publisher:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def _on_publish(self, _c: paho.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
-        with self._acked:
-            if mid in self._pending:
-                self._pending.discard(mid)
-            else:
-                self._early.add(mid)
-            self._acked.notify_all()
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if not reason.is_failure:
+            client.subscribe([(topic_filter, 1) for topic_filter in self.commands])
 
-    def _wait_until(self, pending_at_most: int, deadline_s: float) -> None:
-        deadline = time.monotonic() + deadline_s
-        with self._acked:
-            while len(self._pending) > pending_at_most:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(
-                        f"{len(self._pending)} publishes unacknowledged after {deadline_s:.0f} s"
-                    )
-                self._acked.wait(min(left, 0.5))
+    def _on_command(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        for topic_filter, handler in self.commands.items():
+            if paho.topic_matches_sub(topic_filter, message.topic):
+                handler(message.topic, bytes(message.payload))
+
+    def _on_publish(self, client: paho.Client, userdata: Any, mid: int, *args: Any) -> None:
+        with self._acks:
+            self._acked += 1
+            if self._handed - self._acked < self.window:
+                self._acks.notify()
+
+    def _wait_until_unacked_below(self, limit: int) -> None:
+        with self._acks:
+            if not self._acks.wait_for(lambda: self._handed - self._acked < limit, timeout=ACK_TIMEOUT_S):
+                raise TimeoutError(f"the broker acknowledged nothing for {ACK_TIMEOUT_S:.0f} s")
 
     def publish_many(self, messages: Iterable[tuple[str, bytes]], *, rate: float | None = None) -> int:
-        """Publish and wait until the broker acknowledged every message; returns the count."""
+        """Publish ``messages`` (at most ``rate`` per second), wait for every ack; returns the count."""
         started = time.monotonic()
         count = 0
+        publish, qos, window = self.client.publish, self.qos, self.window
         for topic, payload in messages:
-            mid = self.client.publish(topic, payload, qos=1).mid
-            with self._acked:
-                if mid in self._early:
-                    self._early.discard(mid)
-                else:
-                    self._pending.add(mid)
+            if self._handed - self._acked >= window:  # unlocked read: a stale value only delays the check
+                self._wait_until_unacked_below(window)
+            with self._acks:
+                self._handed += 1
+            info = publish(topic, payload, qos=qos)
+            if info.rc != paho.MQTT_ERR_SUCCESS and info.rc != paho.MQTT_ERR_NO_CONN:
+                raise ConnectionError(f"publish failed: {paho.error_string(info.rc)}")
             count += 1
             if rate:
                 ahead = count / rate - (time.monotonic() - started)
-                if ahead > 0:
+                if ahead > PACING_SLACK_S:
                     time.sleep(ahead)
-            if len(self._pending) >= self.window:
-                self._wait_until(self.window // 2, deadline_s=120)
-        self._wait_until(0, deadline_s=120)
+        self._wait_until_unacked_below(1)
         self.published += count
         return count

@@ -1,0 +1,67 @@
+"""How fast the simulator publishes to a real Mosquitto (SPEC §8: 5,000 msg/s for 7,000 sites).
+
+    uv run python bench/bench_simulator.py [--sites 7000] [--rate 5000] [--seconds 30]
+
+Starts a private Mosquitto with deploy/local/services.py, runs ``python -m simulators`` live
+at the target rate (QoS 1, realistic faults, every format) and then as fast as possible, and
+prints both rates. Stops the broker it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _local_services():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("local_services", ROOT / "deploy" / "local" / "services.py")
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["local_services"] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(argv: list[str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "simulators", *argv, "--quiet"], capture_output=True, text=True, check=True
+    )
+    return done.stderr.strip().splitlines()[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sites", type=int, default=7000)
+    parser.add_argument("--rate", type=float, default=5000.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    services = _local_services()
+    services.ensure_installed()
+    with tempfile.TemporaryDirectory() as tmp:
+        broker, proc = services.start_mosquitto(Path(tmp) / "mosquitto")
+        try:
+            common = ["--sites", str(args.sites), "--faults", "realistic", "--mqtt-url", broker.url]
+            paced = _run([*common, "--rate", str(args.rate), "--duration", f"{args.seconds}s"])
+            count = int(args.rate * args.seconds)
+            flat_out = _run([*common, "--backfill", "1d", "--count", str(count)])
+        finally:
+            services.stop_pid(proc.pid)
+    rate = re.search(r"([\d,]+) msg/s", paced)
+    print(f"target {args.rate:,.0f} msg/s for {args.seconds:g} s, {args.sites} sites: {paced}")
+    print(f"as fast as possible:                    {flat_out}")
+    if rate and float(rate.group(1).replace(",", "")) < 0.98 * args.rate:
+        sys.exit("the simulator did not sustain the target rate")
+
+
+if __name__ == "__main__":
+    main()

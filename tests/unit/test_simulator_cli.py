@@ -1,0 +1,59 @@
+"""``python -m simulators``: every option explained, the registry written, reports on request."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from ingest.registry import Registry
+from simulators.__main__ import duration_s, main, parser
+
+
+def test_help_explains_every_option():
+    help_text = parser().format_help()
+    for action in parser()._actions:
+        assert action.help, action.dest
+        for flag in action.option_strings:
+            assert flag in help_text
+
+
+def test_assets_out_writes_a_registry_ingest_loads(tmp_path, capsys):
+    path = tmp_path / "deep" / "assets.yaml"
+    assert main(["--meters", "12", "--seed", "4", "--assets-out", str(path)]) == 0
+    registry = Registry.load(path)
+    assert len({d.site for d in registry.devices.values()}) == 13  # 12 buildings and a weather station
+    assert f"13 sites, {len(registry.devices)} devices" in capsys.readouterr().err
+
+
+def test_dry_run_backfill_writes_a_report_of_what_it_generated(tmp_path, capsys):
+    report_path = tmp_path / "report.json"
+    argv = ["--sites", "6", "--backfill", "2h", "--step", "5m", "--formats", "native,senml"]
+    argv += ["--faults", "duplicate=0.1", "--dry-run", "--report", str(report_path)]
+    assert main(argv) == 0
+    report = orjson.loads(report_path.read_bytes())
+    devices = report["devices"]
+    assert report["readings"] == 24 * len(devices)
+    assert report["messages"] == report["readings"] + report["faults"].get("duplicate", 0)
+    assert sum(report["expected_points"].values()) == report["readings"]
+    assert "expected points" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--faults", "gremlins=0.1"], "gremlins"),
+        (["--formats", "carrier-pigeon"], "unknown format"),
+        (["--backfill", "soon"], "not a duration"),
+        (["--sites", "0"], "--sites must be at least 1"),
+        (["--interval", "0.5", "--dry-run"], "at most once a second"),
+    ],
+)
+def test_bad_options_fail_with_one_line_naming_them(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_durations_accept_the_usual_suffixes():
+    assert [duration_s(t) for t in ("30d", "12h", "1m", "45s", "90")] == [2592000, 43200, 60, 45, 90]

@@ -9,8 +9,14 @@ from ingest.config import IngestSettings, MqttSettings, mqtt_endpoint
 from ingest.deadletters import DeadLetter, DeadLetterStore
 
 
-def republish(settings: MqttSettings, letters: list[DeadLetter], client_id: str = "ingest-replay") -> int:
-    """Publish each dead letter's payload to its topic (QoS 1, waiting for each PUBACK)."""
+def publish_messages(
+    settings: MqttSettings, messages: list[tuple[str, bytes]], client_id: str = "ingest-publisher"
+) -> int:
+    """Publish (topic, payload) pairs at QoS 1, waiting for each PUBACK; returns how many were acked.
+
+    A short-lived paho client of its own: these are rare, small publishes (replays, Sparkplug
+    rebirth requests), kept off the consumer's connection and its hot path.
+    """
     host, port, tls, username, password = mqtt_endpoint(settings.mqtt_url)
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
     if username is not None:
@@ -20,13 +26,18 @@ def republish(settings: MqttSettings, letters: list[DeadLetter], client_id: str 
     client.connect(host, port)
     client.loop_start()
     try:
-        infos = [client.publish(d.topic, d.payload, qos=1) for d in letters if d.topic]
+        infos = [client.publish(topic, payload, qos=1) for topic, payload in messages if topic]
         for info in infos:
             info.wait_for_publish(timeout=30)
         return sum(1 for info in infos if info.is_published())
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def republish(settings: MqttSettings, letters: list[DeadLetter], client_id: str = "ingest-replay") -> int:
+    """Publish each dead letter's payload to its original topic, so ingest processes it again."""
+    return publish_messages(settings, [(d.topic, d.payload) for d in letters], client_id)
 
 
 def deadletters_command(settings: IngestSettings, action: str, reason: str | None, limit: int) -> int:

@@ -30,6 +30,7 @@ from ingest.mqtt import AckToken, MqttConsumer
 from ingest.normalise import NS, Normaliser
 from ingest.pipeline import Pipeline
 from ingest.registry import Registry
+from ingest.replay import publish_messages
 from ingest.schema import Message
 from ingest.spool import Spool, SpoolFull
 
@@ -107,6 +108,7 @@ class IngestService:
                 consumer = tasks.create_task(self.consumer.run(), name="mqtt-consumer")
                 committer = tasks.create_task(self._commit_loop(), name="committer")
                 drainer = tasks.create_task(self._drain_spool_loop(), name="spool-drainer")
+                rebirths = tasks.create_task(self._rebirth_loop(), name="sparkplug-rebirths")
                 health = tasks.create_task(
                     self.health.serve(self.settings.ingest_http_host, self.settings.ingest_http_port),
                     name="health-server",
@@ -120,7 +122,7 @@ class IngestService:
                 except TimeoutError:
                     log.error("shutdown_timeout_unacked_messages_will_be_redelivered")
                     committer.cancel()
-                for task in (consumer, drainer, health):
+                for task in (consumer, drainer, rebirths, health):
                     task.cancel()
         finally:
             await self.influx.__aexit__(None, None, None)
@@ -262,6 +264,35 @@ class IngestService:
         left = await self._write_precisely(lines[:half], origins[:half] if origins else None)
         right = await self._write_precisely(lines[half:], origins[half:] if origins else None)
         return left + right
+
+    async def _rebirth_loop(self, every_s: float = 2.0, per_node_s: float = 30.0) -> None:
+        """Publish the Sparkplug adapter's rebirth requests (NCMD), at most one per node per ``per_node_s``.
+
+        DATA that arrives before its BIRTH is dead-lettered, never guessed; asking the edge node to
+        rebirth is how its later data becomes readable again.
+        """
+        sources = {id(a): a for _, a in self.pipeline.router.routes if hasattr(a, "take_rebirth_requests")}
+        last_sent: dict[str, float] = {}
+        while sources:
+            await asyncio.sleep(every_s)
+            now = time.monotonic()
+            requests = [
+                (topic, payload)
+                for adapter in sources.values()
+                for topic, payload in adapter.take_rebirth_requests()
+                if now - last_sent.get(topic, -per_node_s) >= per_node_s
+            ]
+            if not requests:
+                continue
+            try:
+                await asyncio.to_thread(
+                    publish_messages, self.settings, requests, f"{self.settings.ingest_client_id}-cmd"
+                )
+            except OSError as exc:
+                log.warning("sparkplug_rebirth_request_failed", error=str(exc), nodes=len(requests))
+                continue
+            last_sent.update((topic, now) for topic, _ in requests)
+            log.info("sparkplug_rebirth_requested", nodes=[topic for topic, _ in requests])
 
     async def _write(self, lines: list[str]) -> None:
         body = "\n".join(lines).encode()

@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     from ingest.service import IngestService
 
     async def run() -> None:
-        await IngestService(settings, registry).run()
+        async with IngestService(settings, registry) as service:
+            await service.run()
 
     asyncio.run(run())
     return 0

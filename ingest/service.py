@@ -14,6 +14,8 @@ import contextlib
 import signal
 import time
 from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
 
 import structlog
 
@@ -52,16 +54,20 @@ class Batch:
 
 
 class IngestService:
-    def __init__(
-        self, settings: IngestSettings, registry: Registry, pipeline: Pipeline | None = None
-    ) -> None:
+    """The running service; an async context manager that owns its stores and HTTP client.
+
+    async with IngestService(settings, registry) as service:
+        await service.run()
+    """
+
+    def __init__(self, settings: IngestSettings, registry: Registry) -> None:
         self.settings = settings
         self.metrics = IngestMetrics()
         self.metrics.spool_max_bytes.set(settings.ingest_spool_max_bytes)
         router = Router(default_routes(settings.mqtt_topic_prefix, settings.ingest_routes))
         # Power, interval energy and emissions; the register history lives in the data dir.
         self.deriver = Deriver.open(settings.ingest_data_dir, settings.emission_factors_file)
-        self.pipeline = pipeline or Pipeline(
+        self.pipeline = Pipeline(
             router,
             Normaliser(
                 registry,
@@ -103,33 +109,38 @@ class IngestService:
         if not self.spool.empty:
             log.warning("spool_not_empty_at_start", batches=self.spool.batches, bytes=self.spool.bytes)
             self._spool_ready.set()
-        try:
-            async with asyncio.TaskGroup() as tasks:
-                consumer = tasks.create_task(self.consumer.run(), name="mqtt-consumer")
-                committer = tasks.create_task(self._commit_loop(), name="committer")
-                drainer = tasks.create_task(self._drain_spool_loop(), name="spool-drainer")
-                rebirths = tasks.create_task(self._rebirth_loop(), name="sparkplug-rebirths")
-                health = tasks.create_task(
-                    self.health.serve(self.settings.ingest_http_host, self.settings.ingest_http_port),
-                    name="health-server",
-                )
-                await self._stopping.wait()
-                log.info("shutdown_started")
-                self.consumer.pause()
-                try:
-                    async with asyncio.timeout(self.settings.ingest_shutdown_timeout_s):
-                        await committer  # finishes the batch in hand, then commits what is left
-                except TimeoutError:
-                    log.error("shutdown_timeout_unacked_messages_will_be_redelivered")
-                    committer.cancel()
-                for task in (consumer, drainer, rebirths, health):
-                    task.cancel()
-        finally:
-            await self.influx.__aexit__(None, None, None)
-            self.spool.close()
-            self.dead_letters.close()
-            self.deriver.close()
-            log.info("shutdown_complete")
+        async with asyncio.TaskGroup() as tasks:
+            consumer = tasks.create_task(self.consumer.run(), name="mqtt-consumer")
+            committer = tasks.create_task(self._commit_loop(), name="committer")
+            drainer = tasks.create_task(self._drain_spool_loop(), name="spool-drainer")
+            rebirths = tasks.create_task(self._rebirth_loop(), name="sparkplug-rebirths")
+            health = tasks.create_task(
+                self.health.serve(self.settings.ingest_http_host, self.settings.ingest_http_port),
+                name="health-server",
+            )
+            await self._stopping.wait()
+            log.info("shutdown_started")
+            self.consumer.pause()
+            try:
+                async with asyncio.timeout(self.settings.ingest_shutdown_timeout_s):
+                    await committer  # finishes the batch in hand, then commits what is left
+            except TimeoutError:
+                log.error("shutdown_timeout_unacked_messages_will_be_redelivered")
+                committer.cancel()
+            for task in (consumer, drainer, rebirths, health):
+                task.cancel()
+        log.info("shutdown_complete")
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.influx.__aexit__(exc_type, exc, tb)
+        self.spool.close()
+        self.dead_letters.close()
+        self.deriver.close()
 
     def stop(self) -> None:
         self._stopping.set()

@@ -40,16 +40,16 @@ async def running_ingest(
     settings: IngestSettings, registry: Registry | None = None
 ) -> AsyncIterator[IngestService]:
     """Run the ingest service in this event loop until the block ends, then stop it cleanly."""
-    service = IngestService(settings, registry or Registry.empty())
-    task = asyncio.create_task(service.run(install_signal_handlers=False), name="ingest-under-test")
-    try:
-        async with asyncio.timeout(30):
-            await service.consumer.subscribed.wait()
-        yield service
-    finally:
-        service.stop()
-        async with asyncio.timeout(60):
-            await task
+    async with IngestService(settings, registry or Registry.empty()) as service:
+        task = asyncio.create_task(service.run(install_signal_handlers=False), name="ingest-under-test")
+        try:
+            async with asyncio.timeout(30):
+                await service.consumer.subscribed.wait()
+            yield service
+        finally:
+            service.stop()
+            async with asyncio.timeout(60):
+                await task
 
 
 def sample(service: IngestService, name: str, **labels: str) -> float:

@@ -34,16 +34,16 @@ async def test_health_ready_and_metrics_answer_once_subscribed(isolated, tmp_pat
 async def test_not_ready_while_the_broker_is_unreachable(isolated, tmp_path):
     closed_port = local_services.free_port()
     settings = ingest_settings(isolated, tmp_path, mqtt_url=f"mqtt://127.0.0.1:{closed_port}")
-    service = IngestService(settings, Registry.empty())
-    task = asyncio.create_task(service.run(install_signal_handlers=False))
-    try:
-        async with asyncio.timeout(30):
-            await service.health.serving.wait()
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.health.port}") as http:
-            health, ready = await asyncio.gather(http.get("/healthz"), http.get("/readyz"))
-        assert health.status_code == 200
-        assert (ready.status_code, ready.json()) == (503, {"status": "not_ready"})
-    finally:
-        service.stop()
-        async with asyncio.timeout(30):
-            await task
+    async with IngestService(settings, Registry.empty()) as service:
+        task = asyncio.create_task(service.run(install_signal_handlers=False))
+        try:
+            async with asyncio.timeout(30):
+                await service.health.serving.wait()
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.health.port}") as http:
+                health, ready = await asyncio.gather(http.get("/healthz"), http.get("/readyz"))
+            assert health.status_code == 200
+            assert (ready.status_code, ready.json()) == (503, {"status": "not_ready"})
+        finally:
+            service.stop()
+            async with asyncio.timeout(30):
+                await task

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import subprocess
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -80,6 +81,75 @@ def password_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         yield running.port
     finally:
         local_services.stop_pid(proc.pid)
+
+
+@dataclass(frozen=True)
+class TlsBroker:
+    plain_url: str
+    tls_url: str
+    ca_file: str
+
+
+def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1 it signed (openssl CLI)."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    openssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    )
+    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.crt", "-days", "2", "-extfile", "san.ext")  # fmt: skip
+    return directory / "ca.crt", directory / "server.crt", directory / "server.key"
+
+
+@pytest.fixture(scope="module")
+def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBroker]:
+    """A Mosquitto with its usual plain listener plus a TLS listener (certificate for 127.0.0.1)."""
+    root: Path = tmp_path_factory.mktemp("mosquitto-tls")
+    ca, cert, key = make_certificates(root)
+    tls_port = local_services.free_port()
+    extra = f"listener {tls_port} 127.0.0.1\ncafile {ca}\ncertfile {cert}\nkeyfile {key}"
+    running, proc = local_services.start_mosquitto(root / "broker", extra_conf=extra)
+    try:
+        yield TlsBroker(running.url, f"mqtts://127.0.0.1:{tls_port}", str(ca))
+    finally:
+        local_services.stop_pid(proc.pid)
+
+
+async def test_mqtts_url_consumes_over_tls_verified_against_the_ca_file(tls_broker: TlsBroker) -> None:
+    inbox = Inbox()
+    consumer = MqttConsumer(tls_broker.tls_url, "tls-ok", ["tls/#"], inbox, ca_file=tls_broker.ca_file)
+    async with consuming(consumer):
+        async with asyncio.timeout(30):
+            await consumer.subscribed.wait()
+        await publish_now(tls_broker.plain_url, [("tls/a", b"over tls")])
+        assert await eventually(lambda: inbox.payloads() == [b"over tls"], deadline_s=30)
+
+
+async def test_mqtts_refuses_a_certificate_from_an_unknown_ca(tls_broker: TlsBroker) -> None:
+    consumer = MqttConsumer(tls_broker.tls_url, "tls-unknown-ca", ["tls/#"], Inbox(), backoff_max_s=0.2)
+    async with consuming(consumer):
+        assert await eventually(lambda: consumer.generation >= 3, deadline_s=30)
+        assert not consumer.connected.is_set()
 
 
 async def test_username_and_password_from_the_url_are_accepted(password_broker: int) -> None:

@@ -30,6 +30,7 @@ SESSION_EXPIRY_S = 7 * 24 * 3600  # a week: the broker keeps our queue through a
 RECEIVE_MAXIMUM = 65_535  # unacked QoS 1 messages the broker may send us; batches are acked as a whole
 MAX_PACKET_BYTES = codec.DEFAULT_MAX_PACKET_BYTES  # far above any payload the pipeline accepts
 CONNECT_TIMEOUT_S = 30.0
+SUBSCRIBE_QOS = 1  # at-least-once + idempotent writes; QoS 2 would add a round trip per message
 _SUBSCRIBE_ID = 1  # one SUBSCRIBE per connection; the broker's PUBLISH ids are a separate space
 
 
@@ -275,7 +276,9 @@ class MqttConsumer:
         self.last_message_monotonic = time.monotonic()
         if self._paused:
             self.pause()
-        connection.write(codec.encode_subscribe(_SUBSCRIBE_ID, self.topic_filters, protocol=protocol))
+        connection.write(
+            codec.encode_subscribe(_SUBSCRIBE_ID, self.topic_filters, protocol=protocol, qos=SUBSCRIBE_QOS)
+        )
         async with asyncio.TaskGroup() as tasks:
             watchdog = tasks.create_task(self._watchdog(connection, keepalive_s), name="mqtt-watchdog")
             await connection.closed.wait()

@@ -142,11 +142,13 @@ def encode_connect(
     return _packet(CONNECT << 4, header + payload)
 
 
-def encode_subscribe(packet_id: int, topic_filters: Iterable[str], *, protocol: int = MQTT_5) -> bytes:
-    """SUBSCRIBE every filter at QoS 1 (v5 options: no-local off, retain handling 0)."""
+def encode_subscribe(
+    packet_id: int, topic_filters: Iterable[str], *, protocol: int = MQTT_5, qos: int = 1
+) -> bytes:
+    """SUBSCRIBE every filter at ``qos`` (v5 options: no-local off, retain handling 0)."""
     body = struct.pack(">H", packet_id) + (b"\x00" if protocol == MQTT_5 else b"")
     for topic_filter in topic_filters:
-        body += _string(topic_filter) + b"\x01"
+        body += _string(topic_filter) + bytes((qos,))
     return _packet((SUBSCRIBE << 4) | 0x02, body)
 
 

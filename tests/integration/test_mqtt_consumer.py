@@ -15,9 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
+import ingest.mqtt
 from ingest import mqtt_codec as codec
+from ingest.config import mqtt_endpoint
 from ingest.mqtt import AckToken, MqttConsumer
 from ingest.schema import Message
 from simulators.publisher import Publisher
@@ -238,3 +242,40 @@ async def test_a_connection_silent_past_the_timeout_is_replaced(isolated: Isolat
         assert await eventually(
             lambda: consumer.generation >= 2 and consumer.subscribed.is_set(), deadline_s=30
         )
+
+
+async def test_a_qos_2_message_acked_with_pubrec_is_not_redelivered(
+    isolated: Isolation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QoS 2 never happens in production (we subscribe at QoS 1); here the subscription asks for
+    it so that the PUBREC/PUBREL/PUBCOMP handling meets the real broker."""
+    monkeypatch.setattr(ingest.mqtt, "SUBSCRIBE_QOS", 2)
+    url = isolated.services.mqtt_url
+    topic = f"{isolated.prefix}/qos2"
+    inbox = Inbox()
+    consumer = MqttConsumer(url, f"qos2-{isolated.db}", [topic], inbox, backoff_max_s=0.2)
+    async with consuming(consumer):
+        async with asyncio.timeout(30):
+            await consumer.subscribed.wait()
+        await asyncio.to_thread(publish_qos2, url, topic, b"exactly-once")
+        assert await eventually(lambda: inbox.payloads() == [b"exactly-once"], deadline_s=30)
+        [(_, token)] = inbox.received
+        assert token is not None
+        consumer.ack_many([token])  # PUBREC: the broker now owes us a PUBREL, not the message
+        reconnect(consumer)
+        assert await eventually(lambda: consumer.generation >= 2 and consumer.subscribed.is_set())
+        await publish_now(url, [(topic, b"marker")])
+        assert await eventually(lambda: len(inbox.received) >= 2, deadline_s=30)
+        assert inbox.payloads() == [b"exactly-once", b"marker"]
+
+
+def publish_qos2(url: str, topic: str, payload: bytes) -> None:
+    host, port, _tls, _user, _password = mqtt_endpoint(url)
+    client = paho.Client(CallbackAPIVersion.VERSION2)
+    client.connect(host, port)
+    client.loop_start()
+    try:
+        client.publish(topic, payload, qos=2).wait_for_publish(timeout=10)
+    finally:
+        client.disconnect()
+        client.loop_stop()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.errors import ConfigError
@@ -34,6 +34,7 @@ class _Base(BaseSettings):
 class MqttSettings(_Base):
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     mqtt_topic_prefix: str = "energy"
+    mqtt_ca_file: FilePath | None = None  # CA bundle for mqtts:// brokers with a private CA
 
     @field_validator("mqtt_url")
     @classmethod

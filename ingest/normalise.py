@@ -5,7 +5,6 @@ Pure and synchronous: no I/O, so it is unit-tested without servers and runs on t
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -13,7 +12,15 @@ from typing import Literal
 from ingest import units
 from ingest.errors import PayloadError, Reason
 from ingest.registry import Registry, ResolvedDevice
-from ingest.schema import MEASUREMENT_OF_KIND, QUANTITIES, Measurement, Point, Quantity, RawReading
+from ingest.schema import (
+    MEASUREMENT_OF_KIND,
+    QUANTITIES,
+    DeviceKind,
+    Measurement,
+    Point,
+    Quantity,
+    RawReading,
+)
 
 NS = 1_000_000_000
 FUTURE_TOLERANCE_NS = 5 * 60 * NS  # SPEC §5: reject timestamps more than 5 minutes in the future
@@ -51,6 +58,11 @@ class Normaliser:
         self.max_age_ns = max_age_ns
         self.vendor_maps = vendor_maps or {}
         self._unassigned: dict[str, ResolvedDevice] = {}  # commissioning-mode stand-ins, built once per key
+        # The hot path's lookup: per device kind, each of its own quantities and where it lands.
+        self._targets: dict[DeviceKind, dict[str, tuple[Quantity, Measurement]]] = {
+            kind: {q.name: (q, measurement) for q in QUANTITIES.values() if kind in q.kinds}
+            for kind, measurement in MEASUREMENT_OF_KIND.items()
+        }
 
     def normalise(self, readings: Iterable[RawReading], received_ns: int) -> Normalised:
         out = Normalised([], [], [])
@@ -84,20 +96,24 @@ class Normaliser:
 
         by_measurement: dict[Measurement, dict[str, float]] = {}
         implausible: list[str] = []
-        default_measurement = MEASUREMENT_OF_KIND[device.kind] if device.kind else None
+        # A device with its own field map takes the slow path, where that map comes first.
+        targets = self._targets.get(device.kind) if device.kind is not None and not device.field_map else None
         for key, (value, unit) in reading.values.items():
-            quantity = QUANTITIES.get(key) or self._mapped_quantity(device, key)
-            if quantity is None:
-                continue  # vendor extras (light, motion, rssi…) are not part of the schema
-            name = quantity.name
-            if device.kind is not None and device.kind not in quantity.kinds:
-                raise PayloadError(Reason.SCHEMA, f"{device.kind} {device.id!r} cannot report {name!r}")
+            target = targets.get(key) if targets is not None else None
+            if target is None:
+                target = self._target(device, key, reading)
+                if target is None:
+                    continue  # vendor extras (light, motion, rssi…) are not part of the schema
+            quantity, measurement = target
             canonical = value if unit is None else units.convert(value, unit, quantity.unit)
-            if not math.isfinite(canonical) or not quantity.low <= canonical <= quantity.high:
+            # Comparisons with NaN are false, and the bounds are finite: this also rejects NaN and ±inf.
+            if not quantity.low <= canonical <= quantity.high:
                 implausible.append(f"{quantity.field}={value!r}{' ' + unit if unit else ''}")
                 continue
-            measurement = default_measurement or self._infer(name, reading)
-            by_measurement.setdefault(measurement, {})[quantity.field] = float(canonical)
+            fields = by_measurement.get(measurement)
+            if fields is None:
+                fields = by_measurement[measurement] = {}
+            fields[quantity.field] = canonical if type(canonical) is float else float(canonical)
 
         if implausible:
             out.rejections.append(
@@ -117,12 +133,27 @@ class Normaliser:
             out.points.append(point)
             out.devices.append((device, point))
 
-    def _mapped_quantity(self, device: ResolvedDevice, key: str) -> Quantity | None:
-        """A vendor key's quantity: the device's own field map first, then its kind's vendor map."""
+    def _target(
+        self, device: ResolvedDevice, key: str, reading: RawReading
+    ) -> tuple[Quantity, Measurement] | None:
+        """Where a key that is not one of the kind's own quantities goes (the slow path).
+
+        The device's own field map comes first, then quantity names, then the kind's vendor map; a
+        quantity of another device kind is a schema error; an unregistered device's measurement is
+        inferred.
+        """
         mapped = device.field_map.get(key)
-        if mapped is None and device.kind is not None:
+        quantity = QUANTITIES.get(mapped) if mapped else QUANTITIES.get(key)
+        if quantity is None and device.kind is not None:
             mapped = self.vendor_maps.get(device.kind, {}).get(key)
-        return QUANTITIES.get(mapped) if mapped else None
+            quantity = QUANTITIES.get(mapped) if mapped else None
+        if quantity is None:
+            return None
+        if device.kind is None:
+            return quantity, self._infer(quantity.name, reading)
+        if device.kind not in quantity.kinds:
+            raise PayloadError(Reason.SCHEMA, f"{device.kind} {device.id!r} cannot report {quantity.name!r}")
+        return quantity, MEASUREMENT_OF_KIND[device.kind]
 
     @staticmethod
     def _infer(name: str, reading: RawReading) -> Measurement:

@@ -22,7 +22,7 @@ def publish_messages(
     if username is not None:
         client.username_pw_set(username, password)
     if tls:
-        client.tls_set()
+        client.tls_set(ca_certs=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None)
     client.connect(host, port)
     client.loop_start()
     try:

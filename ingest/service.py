@@ -93,6 +93,7 @@ class IngestService:
             self.on_message,
             shared_group=settings.ingest_shared_group,
             silence_timeout_s=settings.ingest_silence_timeout_s,
+            ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
         )
         self.health = HealthServer(self.metrics.registry, self.ready)
 

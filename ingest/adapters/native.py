@@ -71,6 +71,10 @@ def _reading(device_key: str, item: Any) -> RawReading:
     for quantity, raw in values.items():
         if quantity not in NATIVE_QUANTITIES:
             raise PayloadError(Reason.UNKNOWN_QUANTITY, f"unknown quantity {quantity!r}")
+        # Fast path for the common bare number: orjson gives exact float/int (bool is its own type).
+        if type(raw) is float:
+            out[quantity] = (raw, None)
+            continue
         unit: str | None = None
         if isinstance(raw, dict):
             unit = raw.get("unit")

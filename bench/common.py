@@ -22,6 +22,7 @@ assert _spec.loader
 local_services: Any = importlib.util.module_from_spec(_spec)
 sys.modules["local_services"] = local_services
 _spec.loader.exec_module(local_services)
+local_services.die_with_this_process()
 
 
 def machine() -> str:

@@ -37,6 +37,7 @@ class Services:
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     """Real Mosquitto and InfluxDB for the whole session (started by deploy/local/services.py)."""
     local_services.ensure_installed()
+    local_services.die_with_this_process()
     root = tmp_path_factory.mktemp("services")
     mosquitto, mproc = local_services.start_mosquitto(root / "mosquitto")
     influx, iproc = local_services.start_influxd(root / "influxdb")

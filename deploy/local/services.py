@@ -18,6 +18,7 @@ running as root.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import pwd
@@ -82,10 +83,34 @@ def _wait(check: object, what: str, log: Path, proc: subprocess.Popen[bytes], ti
     raise RuntimeError(f"{what} did not answer within {timeout:.0f} s (log: {log})")
 
 
+_DIE_WITH_PARENT = False
+
+
+def die_with_this_process() -> None:
+    """Servers started from now on get SIGTERM when this process dies, however it dies.
+
+    For the test suite and the benchmarks, so a killed run leaves no servers behind; not for
+    ``start`` from the command line, whose servers must outlive it.
+    """
+    global _DIE_WITH_PARENT
+    _DIE_WITH_PARENT = True
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+
+
 def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
     """Start a server in its own session (Ctrl-C in the terminal is ours to handle), stderr to log."""
     with open(log, "ab") as stderr:
-        return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+        return subprocess.Popen(
+            argv,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if _DIE_WITH_PARENT else None,
+        )
 
 
 def _tcp_open(port: int) -> bool:

@@ -87,11 +87,12 @@ def rss_rows(s: Sizes) -> list[Row]:
 def scaleout_rows(s: Sizes) -> list[Row]:
     rows: list[Row] = []
     for r in bench_scaleout.measure(s.scaleout_readings):
+        per_process = "/".join(f"{rate:,.0f}" for rate in r.drain_per_process)
         rows.append(
             (
-                f"scale-out ×{r.processes} (shared group), {r.readings:,} readings",
-                f"{r.aggregate_rate:,.0f} readings/s ({r.aggregate_rate / r.processes:,.0f}/process)",
-                f"publisher {r.publish_rate:,.0f}/s; split {'/'.join(f'{n:,}' for n in r.split)}",
+                f"scale-out ×{r.processes} (shared group), {r.readings:,} readings live + drained",
+                f"live {r.live_rate:,.0f}/s; drain {r.drain_rate:,.0f}/s",
+                f"live ≤ publisher {r.publish_rate:,.0f}/s; drain per process {per_process}/s",
                 "n/a (2 cores)",
             )
         )

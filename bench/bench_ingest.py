@@ -50,6 +50,8 @@ class IngestResult:
     ingest_rate: float  # ingest end to end, readings/s
     peak_rss_mb: float
     stored: int
+    batches: int  # batches ingest committed
+    batch_write_s: float  # total seconds ingest spent making batches durable (InfluxDB + history)
 
 
 def preload_fleet(
@@ -117,11 +119,21 @@ def measure(readings: int = 200_000, devices: int = 10_000, batch_size: int = 50
         try:
             first, done = wait_acked([ingest], readings)
             rss = ingest.peak_rss_mb()
+            sample = ingest.metrics()
         finally:
             ingest.stop()
         stored = expect_stored(stack.influx_url, db, readings, "ingest throughput")
     return IngestResult(
-        readings, devices, batch_size, publish_rate, bare_rate, readings / (done - first), rss, stored
+        readings,
+        devices,
+        batch_size,
+        publish_rate,
+        bare_rate,
+        readings / (done - first),
+        rss,
+        stored,
+        int(sample.get("ingest_batch_write_seconds_count", 0)),
+        sample.get("ingest_batch_write_seconds_sum", 0.0),
     )
 
 
@@ -143,6 +155,10 @@ def main() -> None:
     print(
         f"ingest / baseline: {r.ingest_rate / r.bare_rate:.0%}   peak RSS: {r.peak_rss_mb:.0f} MB"
         f"   stored: {r.stored:,}"
+    )
+    print(
+        f"{r.batches} batches, {r.batch_write_s:.1f} s spent committing them"
+        f" ({r.batch_write_s / max(1, r.batches) * 1000:.0f} ms each; one batch in flight at a time)"
     )
     print(f"load average at end: {load_average()}")
 

@@ -1,6 +1,6 @@
 """The whole benchmark suite in one command, as one table (SPEC §10's quality bars).
 
-    uv run python -m bench            # full sizes from the spec (about 10–15 minutes on 2 cores)
+    uv run python -m bench            # full sizes from the spec (about 5 minutes on 2 cores)
     uv run python -m bench --quick    # smaller sizes, under 3 minutes
     uv run python -m bench --only ingest latency
 

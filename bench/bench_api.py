@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -30,16 +29,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from api.auth import hash_key  # noqa: E402 (after the path set-up above)
+from bench.common import (  # noqa: E402
+    BenchFailure,
+    load_average,
+    local_services,
+    local_stack,
+    machine,
+    percentile,
+)
 from ingest.influx import InfluxClient  # noqa: E402
 from ingest.lineprotocol import encode_batch  # noqa: E402
 from ingest.schema import Point  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location("local_services", ROOT / "deploy" / "local" / "services.py")
-assert _spec
-assert _spec.loader
-services = importlib.util.module_from_spec(_spec)
-sys.modules["local_services"] = services  # its dataclasses look their module up
-_spec.loader.exec_module(services)
 
 SITE, DEVICE, DB = "bench-1", "hm-bench-1", "bench"
 TAGS = (("device", DEVICE), ("network", "borlange"), ("owner", "tunabyggen"), ("site", SITE))
@@ -73,12 +73,8 @@ async def load(influx_url: str, data: list[Point]) -> None:
             await influx.write(encode_batch(data[i : i + 10_000]))
 
 
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def timed(client: httpx.Client, url: str, params: dict[str, str], n: int, check: bool) -> list[float]:
+    """Milliseconds of ``n`` sequential GETs."""
     latencies = []
     for _ in range(n):
         t0 = time.perf_counter()
@@ -89,27 +85,40 @@ def timed(client: httpx.Client, url: str, params: dict[str, str], n: int, check:
     return latencies
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--days", type=int, default=30)
-    args = parser.parse_args()
-    services.ensure_installed()
-    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp_name:
-        tmp = Path(tmp_name)
-        influxd, iproc = services.start_influxd(tmp / "influxdb")
-        mosquitto, mproc = services.start_mosquitto(tmp / "mosquitto")
+@dataclass(frozen=True)
+class ApiResult:
+    points: int
+    requests: int
+    api_p50_ms: float
+    api_p99_ms: float
+    api_max_ms: float
+    influx_p50_ms: float
+    influx_p99_ms: float
+    buckets: int
+
+
+def _wait_healthy(client: httpx.Client, api_proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if client.get("/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or api_proc.poll() is not None:
+            raise BenchFailure("the API did not start")
+        time.sleep(0.1)
+
+
+def measure(requests: int = 300, days: int = 30) -> ApiResult:
+    """Load the data, start the API, time the query over HTTP and straight against InfluxDB."""
+    with local_stack("api") as stack:
+        tmp = stack.root
         api_proc: subprocess.Popen[bytes] | None = None
         try:
             end_s = int(time.time()) // 3600 * 3600
-            data = points(args.days, end_s)
-            t0 = time.perf_counter()
-            asyncio.run(load(influxd.url, data))
-            took = time.perf_counter() - t0
-            print(f"loaded {len(data):,} points ({args.days} days × 1440 minutes × 2) in {took:.1f} s")
-
+            data = points(days, end_s)
+            asyncio.run(load(stack.influx_url, data))
             key = "bench-" + os.urandom(16).hex()
             (tmp / "keys.yaml").write_text(
                 yaml.safe_dump(
@@ -123,62 +132,79 @@ def main() -> None:
                 "devices": [{"id": DEVICE, "site": SITE, "kind": "heat_meter"}],
             }  # fmt: skip
             (tmp / "assets.yaml").write_text(yaml.safe_dump(assets))
-            port = services.free_port()
+            port = local_services.free_port()
             env = {
                 **os.environ,
                 "ENERGY_ENV_FILE": str(tmp / "none.env"),
-                "INFLUX_URL": influxd.url,
+                "INFLUX_URL": stack.influx_url,
                 "INFLUX_DB": DB,
-                "MQTT_URL": mosquitto.url,
+                "MQTT_URL": stack.mqtt_url,
                 "API_PORT": str(port),
                 "API_KEYS_FILE": str(tmp / "keys.yaml"),
                 "ASSETS_FILE": str(tmp / "assets.yaml"),
                 "INGEST_DATA_DIR": str(tmp / "ingest"),
             }
-            api_proc = subprocess.Popen([sys.executable, "-m", "api"], env=env, cwd=ROOT)
+            with open(tmp / "api.log", "wb") as api_log:
+                api_proc = subprocess.Popen(
+                    [sys.executable, "-m", "api"], env=env, cwd=ROOT, stdout=api_log, stderr=api_log
+                )
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
             with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as client:
-                while True:
-                    try:
-                        if client.get("/healthz").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    if time.monotonic() > deadline or api_proc.poll() is not None:
-                        raise SystemExit("the API did not start")
-                    time.sleep(0.1)
-                start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end_s - args.days * 86400))
+                _wait_healthy(client, api_proc)
+                start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end_s - days * 86400))
                 end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end_s))
                 params = {"every": "hour", "start": start, "end": end}
                 body = client.get(f"/sites/{SITE}/energy", params=params).json()
                 expected_kwh = sum(p.fields["kwh"] for p in data if p.measurement == "energy")
                 got_kwh = sum(b["kwh"] for b in body["buckets"])
-                print(f"buckets: {len(body['buckets'])}, kWh {got_kwh:,.1f} (expected {expected_kwh:,.1f})")
+                if abs(got_kwh - expected_kwh) > 1e-6 * expected_kwh:
+                    raise BenchFailure(f"api: the buckets sum to {got_kwh:,.1f} kWh, not {expected_kwh:,.1f}")
                 timed(client, f"/sites/{SITE}/energy", params, 20, check=True)  # warm-up
-                api_ms = timed(client, f"/sites/{SITE}/energy", params, args.requests, check=True)
+                api_ms = timed(client, f"/sites/{SITE}/energy", params, requests, check=True)
             # The InfluxQL api/energy.py builds, for comparison; our own constants, nothing from outside.
             q = (
                 f'SELECT sum("kwh") AS "total" FROM "energy" WHERE "site" = \'{SITE}\''  # noqa: S608
-                f" AND time >= {(end_s - args.days * 86400) * 10**9} AND time < {end_s * 10**9}"
+                f" AND time >= {(end_s - days * 86400) * 10**9} AND time < {end_s * 10**9}"
                 " GROUP BY time(1h), \"carrier\" fill(none) tz('Europe/Stockholm')"
             )
-            with httpx.Client(base_url=influxd.url, timeout=30) as raw:
+            with httpx.Client(base_url=stack.influx_url, timeout=30) as raw:
                 query = {"db": DB, "q": q, "epoch": "ns"}
                 timed(raw, "/query", query, 20, check=True)
-                influx_ms = timed(raw, "/query", query, args.requests, check=True)
-            for name, samples in (
-                ("API (HTTP, end to end)", api_ms),
-                ("InfluxDB alone (same InfluxQL)", influx_ms),
-            ):
-                print(
-                    f"{name:32s} n={len(samples)} p50={statistics.median(samples):6.1f} ms"
-                    f" p99={percentile(samples, 0.99):6.1f} ms max={max(samples):6.1f} ms"
-                )
+                influx_ms = timed(raw, "/query", query, requests, check=True)
         finally:
-            for proc in (api_proc, mproc, iproc):
-                if proc is not None:
-                    services.stop_pid(proc.pid)
+            if api_proc is not None:
+                local_services.stop_pid(api_proc.pid)
+    return ApiResult(
+        len(data),
+        requests,
+        statistics.median(api_ms),
+        percentile(api_ms, 0.99),
+        max(api_ms),
+        statistics.median(influx_ms),
+        percentile(influx_ms, 0.99),
+        len(body["buckets"]),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--days", type=int, default=30)
+    args = parser.parse_args()
+    print(f"machine: {machine()}\nload average at start: {load_average()}")
+    r = measure(args.requests, args.days)
+    print(f"loaded {r.points:,} points ({args.days} days × 1440 minutes × 2); buckets: {r.buckets}")
+    print(
+        f"API (HTTP, end to end)          n={r.requests} p50={r.api_p50_ms:6.1f} ms"
+        f" p99={r.api_p99_ms:6.1f} ms max={r.api_max_ms:6.1f} ms"
+    )
+    print(
+        f"InfluxDB alone (same InfluxQL)  n={r.requests} p50={r.influx_p50_ms:6.1f} ms"
+        f" p99={r.influx_p99_ms:6.1f} ms"
+    )
+    print(f"load average at end: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -1,70 +1,77 @@
-"""End-to-end ingest throughput (QoS 1, ack after write) next to bare MQTT clients' drain rates.
+"""End-to-end ingest throughput (QoS 1, ack after write) next to the bare MQTT client's drain rate.
 
-    uv run python bench/bench_ingest.py [--readings 200000] [--per-message 10]
+    uv run python bench/bench_ingest.py [--readings 200000] [--devices 10000] [--batch-size 5000]
 
-Every consumer drains the same QoS 1 messages, queued on its own persistent session
-beforehand, from the same Mosquitto, in the same run:
-- paho:     a bare paho-mqtt client that acknowledges each message as it arrives, nothing else;
-- consumer: ingest.mqtt.MqttConsumer (hand-written asyncio protocol), acking each socket read's
-            messages with one ``ack_many``, nothing else;
-- ingest:   ``python -m ingest`` (parse, normalise, line protocol, POST to InfluxDB, ack after 2xx).
-``--per-message N`` publishes native v1 arrays of N readings per message instead of one.
-Then the stored point count is checked, and the ingest process's peak RSS is reported.
+Both consumers drain the same number of QoS 1 messages that were queued on a persistent
+session beforehand, from the same Mosquitto, in the same run:
+- baseline: a bare paho-mqtt client that acknowledges each message as it arrives and does nothing else;
+- ingest:   ``python -m ingest`` (parse, normalise, derive, line protocol, POST to InfluxDB, ack after 2xx).
+Then the stored point count is checked against the published count, and the ingest process's
+peak RSS is reported.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ROOT, create_session, local_services, machine, peak_rss_mb
-from ingest.mqtt import AckToken, MqttConsumer
-from ingest.schema import Message
+from bench.common import (
+    BenchFailure,
+    IngestProcess,
+    create_session,
+    expect_stored,
+    load_average,
+    local_stack,
+    machine,
+    wait_acked,
+)
 from simulators.heat import HeatMeter, native_stream
 from simulators.publisher import Publisher
 
-
-def bench_messages(prefix: str, readings: int, devices: int, per_message: int) -> list[tuple[str, bytes]]:
-    """``readings`` native v1 readings, as single objects or as arrays of ``per_message`` per device."""
-    fleet = [HeatMeter(f"hm-{i:05d}", design_load_kw=50 + i % 400) for i in range(devices)]
-    stream = native_stream(fleet, time.time() - 30 * 86400, 60.0, readings, prefix=prefix)
-    if per_message == 1:
-        return list(stream)
-    pending: dict[str, list[object]] = {}
-    messages = []
-    for topic, payload in stream:
-        batch = pending.setdefault(topic, [])
-        batch.append(orjson.loads(payload))
-        if len(batch) == per_message:
-            messages.append((topic, orjson.dumps(pending.pop(topic))))
-    messages.extend((topic, orjson.dumps(batch)) for topic, batch in pending.items())
-    return messages
+PUBLISH_WINDOW = 1000  # paho slows down quadratically with larger in-flight windows
 
 
-def preload(mqtt_url: str, messages: list[tuple[str, bytes]]) -> float:
-    """Publish; returns messages/s."""
+@dataclass(frozen=True)
+class IngestResult:
+    readings: int
+    devices: int
+    batch_size: int
+    publish_rate: float  # preload, readings/s
+    bare_rate: float  # bare paho drain, readings/s
+    ingest_rate: float  # ingest end to end, readings/s
+    peak_rss_mb: float
+    stored: int
+    batches: int  # batches ingest committed
+    batch_write_s: float  # total seconds ingest spent making batches durable (InfluxDB + history)
+
+
+def preload_fleet(
+    mqtt_url: str, prefix: str, fleet: list[HeatMeter], readings: int, start_s: float, step_s: float
+) -> float:
+    """Publish ``readings`` native v1 messages round-robin over ``fleet`` (QoS 1); returns msg/s."""
+    messages = list(native_stream(fleet, start_s, step_s, readings, prefix=prefix))
     started = time.perf_counter()
-    # paho walks its whole in-flight table on every PUBACK: a 20,000 window made preloading ~10x slower.
-    with Publisher(mqtt_url, window=1000) as publisher:
+    with Publisher(mqtt_url, window=PUBLISH_WINDOW) as publisher:
         publisher.publish_many(messages)
-    return len(messages) / (time.perf_counter() - started)
+    return readings / (time.perf_counter() - started)
 
 
-def bare_drain(port: int, client_id: str, expected: int) -> float:
+def preload(mqtt_url: str, prefix: str, readings: int, devices: int) -> float:
+    """Publish ``readings`` heat-meter readings of ``devices`` meters, a minute apart, 30 days ago."""
+    fleet = [HeatMeter(f"hm-{i:05d}", design_load_kw=50 + i % 400) for i in range(devices)]
+    return preload_fleet(mqtt_url, prefix, fleet, readings, time.time() - 30 * 86400, 60.0)
+
+
+def bare_drain(port: int, client_id: str, expected: int, timeout_s: float = 300.0) -> float:
     """Messages/s for a bare paho client draining its persistent session (auto ack)."""
     received = 0
     first = 0.0
@@ -83,93 +90,51 @@ def bare_drain(port: int, client_id: str, expected: int) -> float:
     props.SessionExpiryInterval = 3600
     props.ReceiveMaximum = 65535
     client.connect("127.0.0.1", port, clean_start=False, properties=props)
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + timeout_s
     while received < expected and time.monotonic() < deadline:
         client.loop(timeout=0.05)
     elapsed = time.perf_counter() - first
     client.disconnect()
+    if received != expected:
+        raise BenchFailure(f"bare client received {received:,} of {expected:,} queued messages")
     return received / elapsed
 
 
-async def consumer_drain(url: str, client_id: str, topic_filter: str, expected: int) -> float:
-    """Messages/s for MqttConsumer draining its persistent session, one ack_many per socket read."""
-    loop = asyncio.get_running_loop()
-    done = asyncio.Event()
-    tokens: list[AckToken] = []
-    received = 0
-    first = last = 0.0
-
-    def flush() -> None:  # runs after the data_received call that delivered the messages
-        consumer.ack_many(tokens)
-        tokens.clear()
-
-    def on_message(_message: Message, token: AckToken | None) -> None:
-        nonlocal received, first, last
-        if received == 0:
-            first = time.perf_counter()
-        received += 1
-        if token is not None:
-            if not tokens:
-                loop.call_soon(flush)
-            tokens.append(token)
-        if received >= expected:
-            last = time.perf_counter()
-            done.set()
-
-    consumer = MqttConsumer(url, client_id, [topic_filter], on_message)
-    task = asyncio.create_task(consumer.run(), name="bench-consumer")
-    try:
-        async with asyncio.timeout(300):
-            await done.wait()
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    return received / (last - first)
-
-
-def metric(port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    return 0.0
-
-
-def run_ingest(env: dict[str, str], http_port: int, expected: int) -> tuple[float, float, int]:
-    """Start ingest, return (readings/s from first receive to last ack, peak RSS MB, pid)."""
-    proc = subprocess.Popen([sys.executable, "-m", "ingest"], env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
-    try:
-        first = done = 0.0
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            try:
-                received = metric(http_port, "ingest_messages_received_total")
-                acked = metric(http_port, "ingest_messages_acked_total")
-            except OSError:
-                time.sleep(0.05)
-                continue
-            now = time.perf_counter()
-            if received and not first:
-                first = now
-            if acked >= expected:
-                done = now
-                break
-            time.sleep(0.02)
-        rss = peak_rss_mb(proc.pid)
-        return expected / (done - first), rss, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(30)
-
-
-def count_points(influx_url: str, db: str) -> int:
-    import json
-    from urllib.parse import urlencode
-
-    q = urlencode({"db": db, "q": 'SELECT count("energy_kwh") FROM "district_heating"'})
-    with urllib.request.urlopen(f"{influx_url}/query?{q}", timeout=30) as r:  # noqa: S310
-        series = json.loads(r.read())["results"][0].get("series", [])
-    return int(series[0]["values"][0][1]) if series else 0
+def measure(readings: int = 200_000, devices: int = 10_000, batch_size: int = 5000) -> IngestResult:
+    """Preload, drain with the bare client, drain with ingest, check the stored count."""
+    with local_stack("ingest") as stack:
+        prefix = db = "bench"
+        create_session(stack.mqtt_port, "bench-bare", f"{prefix}/v1/+")
+        create_session(stack.mqtt_port, "bench-ingest", f"{prefix}/v1/+")
+        publish_rate = preload(stack.mqtt_url, prefix, readings, devices)
+        bare_rate = bare_drain(stack.mqtt_port, "bench-bare", readings)
+        ingest = IngestProcess(
+            stack,
+            prefix=prefix,
+            db=db,
+            client_id="bench-ingest",
+            ingest_unknown_devices="accept",
+            ingest_batch_size=str(batch_size),
+        )
+        try:
+            first, done = wait_acked([ingest], readings)
+            rss = ingest.peak_rss_mb()
+            sample = ingest.metrics()
+        finally:
+            ingest.stop()
+        stored = expect_stored(stack.influx_url, db, readings, "ingest throughput")
+    return IngestResult(
+        readings,
+        devices,
+        batch_size,
+        publish_rate,
+        bare_rate,
+        readings / (done - first),
+        rss,
+        stored,
+        int(sample.get("ingest_batch_write_seconds_count", 0)),
+        sample.get("ingest_batch_write_seconds_sum", 0.0),
+    )
 
 
 def main() -> None:
@@ -179,63 +144,23 @@ def main() -> None:
     parser.add_argument("--readings", type=int, default=200_000)
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=5000)
-    parser.add_argument("--per-message", type=int, default=1, help="readings per MQTT message (v1 arrays)")
     args = parser.parse_args()
-    n = args.per_message
-
-    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        root = Path(tmp)
-        broker, bproc = local_services.start_mosquitto(root / "mosquitto")
-        influx, iproc = local_services.start_influxd(root / "influxdb")
-        try:
-            prefix, db = "bench", "bench"
-            topic_filter = f"{prefix}/v1/+"
-            for client_id in ("bench-bare", "bench-consumer", "bench-ingest"):
-                create_session(broker.port, client_id, topic_filter)
-            messages = bench_messages(prefix, args.readings, args.devices, n)
-            publish_rate = preload(broker.url, messages)
-            bare_rate = bare_drain(broker.port, "bench-bare", len(messages))
-            consumer_rate = asyncio.run(
-                consumer_drain(broker.url, "bench-consumer", topic_filter, len(messages))
-            )
-            http_port = local_services.free_port()
-            env = {
-                **os.environ,
-                "MQTT_URL": broker.url,
-                "MQTT_TOPIC_PREFIX": prefix,
-                "INFLUX_URL": influx.url,
-                "INFLUX_DB": db,
-                "INGEST_CLIENT_ID": "bench-ingest",
-                "INGEST_DATA_DIR": str(root / "ingest"),
-                "INGEST_HTTP_PORT": str(http_port),
-                "INGEST_UNKNOWN_DEVICES": "accept",
-                "INGEST_BATCH_SIZE": str(args.batch_size),
-            }
-            message_rate, rss, _ = run_ingest(env, http_port, len(messages))
-            ingest_rate = message_rate * args.readings / len(messages)
-            stored = count_points(influx.url, db)
-        finally:
-            local_services.stop_pid(bproc.pid)
-            local_services.stop_pid(iproc.pid)
-
-    print(f"machine: {machine()}")
-    print(f"load average at the end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+    print(f"machine: {machine()}\nload average at start: {load_average()}")
+    r = measure(args.readings, args.devices, args.batch_size)
+    print(f"readings: {r.readings:,} from {r.devices:,} devices, QoS 1, batch {r.batch_size}")
+    print(f"{'what':<44}{'readings/s':>12}")
+    print(f"{'publisher (preload, QoS 1)':<44}{r.publish_rate:>12,.0f}")
+    print(f"{'bare paho client drain (baseline)':<44}{r.bare_rate:>12,.0f}")
+    print(f"{'ingest end-to-end (ack after InfluxDB 2xx)':<44}{r.ingest_rate:>12,.0f}")
     print(
-        f"readings: {args.readings:,} from {args.devices:,} devices in {len(messages):,} messages "
-        f"({n} per message), QoS 1, batch {args.batch_size}"
+        f"ingest / baseline: {r.ingest_rate / r.bare_rate:.0%}   peak RSS: {r.peak_rss_mb:.0f} MB"
+        f"   stored: {r.stored:,}"
     )
-    print(f"{'what':<44}{'messages/s':>12}{'readings/s':>12}")
-    rows = [
-        ("publisher (preload, QoS 1)", publish_rate),
-        ("bare paho client drain", bare_rate),
-        ("bare MqttConsumer drain (ack_many per read)", consumer_rate),
-    ]
-    for what, rate in rows:
-        print(f"{what:<44}{rate:>12,.0f}{rate * args.readings / len(messages):>12,.0f}")
-    print(f"{'ingest end-to-end (ack after InfluxDB 2xx)':<44}{message_rate:>12,.0f}{ingest_rate:>12,.0f}")
-    print(f"peak RSS: {rss:.0f} MB   stored: {stored:,}")
-    if stored != args.readings:
-        sys.exit(f"FAIL: stored {stored} of {args.readings}")
+    print(
+        f"{r.batches} batches, {r.batch_write_s:.1f} s spent committing them"
+        f" ({r.batch_write_s / max(1, r.batches) * 1000:.0f} ms each; one batch in flight at a time)"
+    )
+    print(f"load average at end: {load_average()}")
 
 
 if __name__ == "__main__":

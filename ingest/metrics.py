@@ -37,5 +37,10 @@ class IngestMetrics:
             "Receive-to-durable delay of the last batch's oldest message",
             registry=r,
         )
+        self.backpressure = Counter(
+            "ingest_backpressure_pauses",
+            "Times reading paused because the next batch filled while one was being committed",
+            registry=r,
+        )
         self.mqtt_connected = Gauge("ingest_mqtt_connected", "1 while connected to the broker", registry=r)
         self.influx_up = Gauge("ingest_influx_up", "1 when the last write to InfluxDB succeeded", registry=r)

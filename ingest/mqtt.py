@@ -58,6 +58,7 @@ class _Connection(asyncio.Protocol):
         self.qos2_pending: set[int] = set()  # QoS 2 ids we owe a PUBREC (should never happen: we ask QoS 1)
         self.last_sent = self.last_received = time.monotonic()
         self.ping_sent_at: float | None = None
+        self.held: list[tuple[int, bytes]] = []  # packets read while paused, dispatched on resume
 
     # -- asyncio.Protocol --------------------------------------------------------------
 
@@ -85,14 +86,25 @@ class _Connection(asyncio.Protocol):
             log.error("mqtt_malformed_packet", error=str(exc))
             self.close(reason=0x81)
             return
+        if self.held:
+            self.held.extend(packets)
+            packets, self.held = self.held, []
+        self.dispatch(packets, now)
+
+    def dispatch(self, packets: list[tuple[int, bytes]], now: float) -> None:
+        """Hand each packet on; while the consumer is paused, keep PUBLISHes (and what follows) held."""
         consumer = self.consumer
         on_message = consumer.on_message
         protocol, generation = self.protocol, self.generation
         received_ns = time.time_ns()  # one clock read per socket read, not per message
         published = False
         try:
-            for first_byte, body in packets:
+            for index, (first_byte, body) in enumerate(packets):
                 if first_byte >> 4 == codec.PUBLISH:
+                    if consumer._paused:
+                        # Backpressure must bind now, not after the rest of a 256 KiB read.
+                        self.held = packets[index:]
+                        break
                     topic, payload, qos, packet_id = codec.decode_publish(first_byte, body, protocol)
                     published = True
                     if qos == 2:
@@ -217,10 +229,21 @@ class MqttConsumer:
             self._teardown(graceful=True)
 
     def pause(self) -> None:
-        """Stop reading from the broker (shutdown): acks can still be sent."""
+        """Stop reading from the broker (backpressure, shutdown): acks can still be sent."""
         self._paused = True
         if (connection := self._connection) is not None and connection.transport is not None:
             connection.transport.pause_reading()
+
+    def resume(self) -> None:
+        """Read from the broker again after :meth:`pause` (backpressure released)."""
+        self._paused = False
+        self.last_message_monotonic = time.monotonic()  # a pause is not silence
+        if (connection := self._connection) is not None and connection.transport is not None:
+            if connection.held:
+                held, connection.held = connection.held, []
+                connection.dispatch(held, time.monotonic())
+            if not self._paused and not connection.transport.is_closing():
+                connection.transport.resume_reading()
 
     def ack(self, token: AckToken) -> None:
         """Send the PUBACK for a message, if it arrived on the current connection."""
@@ -322,7 +345,7 @@ class MqttConsumer:
                     if connection.ping_sent_at is None:
                         connection.ping_sent_at = now
             silent = now - self.last_message_monotonic
-            if self.connected.is_set() and silent > self.silence_timeout_s:
+            if self.connected.is_set() and not self._paused and silent > self.silence_timeout_s:
                 log.warning("mqtt_silent_reconnect", silent_s=round(silent, 1))
                 self.last_message_monotonic = now
                 connection.close()

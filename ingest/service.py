@@ -82,6 +82,8 @@ class IngestService:
         self._batch_ready = asyncio.Event()
         self._spool_ready = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._committing = False  # a batch is being made durable
+        self._held = False  # reading is paused until that commit is done
         self.influx = InfluxClient.from_settings(settings)
         data_dir = settings.ingest_data_dir
         self.spool = Spool(data_dir / "spool.sqlite", settings.ingest_spool_max_bytes)
@@ -180,6 +182,14 @@ class IngestService:
             or batch.messages >= self.settings.ingest_batch_size
         ):
             self._batch_ready.set()
+            if not self._held:
+                # Stop reading until the committer takes this batch (at once, unless the previous
+                # one is still being made durable) instead of letting it grow to the broker's whole
+                # in-flight window: the broker holds the rest, memory stays at about two batches.
+                self._held = True
+                self.consumer.pause()
+                if self._committing:
+                    self.metrics.backpressure.inc()
 
     # -- committing ------------------------------------------------------------------------
 
@@ -195,7 +205,15 @@ class IngestService:
                 async with asyncio.timeout(max_age_s):
                     await self._batch_ready.wait()
             if self.batch.messages:
-                await self._commit(self._take_batch())
+                batch = self._take_batch()
+                if self._held and not self._stopping.is_set():
+                    self._held = False
+                    self.consumer.resume()
+                self._committing = True
+                try:
+                    await self._commit(batch)
+                finally:
+                    self._committing = False
         await self._commit(self._take_batch())  # shutdown: what arrived before the consumer paused
 
     async def _commit(self, batch: Batch) -> None:

@@ -190,3 +190,23 @@ async def test_messages_are_not_acked_until_durable(isolated, tmp_path: Path):
     healthy = ingest_settings(isolated, tmp_path / "healthy")
     async with running_ingest(healthy):
         await assert_exactly(isolated, messages)
+
+
+async def test_a_backlog_is_committed_in_bounded_batches_with_reading_paused_between(isolated, tmp_path):
+    """With a backlog queued on the session, reading pauses while a batch commits instead of
+    letting the next batch grow to the broker's whole in-flight window."""
+    messages = heat_stream(isolated.prefix, 6000)
+    settings = ingest_settings(isolated, tmp_path, ingest_batch_size=200)
+    async with running_ingest(settings):
+        pass  # creates the persistent session, subscribed
+    with Publisher(isolated.services.mqtt_url) as publisher:
+        await asyncio.to_thread(publisher.publish_many, messages)
+
+    with capture_logs() as logs:
+        async with running_ingest(settings) as service:
+            await assert_exactly(isolated, messages)
+            assert sample(service, "ingest_backpressure_pauses_total") > 0
+    sizes = [e["messages"] for e in logs if e["event"] == "batch_committed"]
+    assert sum(sizes) == len(messages)
+    # A batch may overshoot by what one socket read carried (at most ~64 KiB of messages), never more.
+    assert max(sizes) < 200 + 600, sizes

@@ -39,7 +39,7 @@ class IngestMetrics:
         )
         self.backpressure = Counter(
             "ingest_backpressure_pauses",
-            "Times reading paused because the next batch filled while one was being committed",
+            "Times reading paused because a full batch waited for the committer",
             registry=r,
         )
         self.mqtt_connected = Gauge("ingest_mqtt_connected", "1 while connected to the broker", registry=r)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import signal
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
@@ -39,6 +40,7 @@ from ingest.spool import Spool, SpoolFull
 log = structlog.get_logger("ingest.service")
 
 SPOOL_WARN_FRACTION = 0.8
+COMMITS_IN_FLIGHT = 2
 
 
 @dataclass(slots=True)
@@ -82,7 +84,6 @@ class IngestService:
         self._batch_ready = asyncio.Event()
         self._spool_ready = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._committing = False  # a batch is being made durable
         self._held = False  # reading is paused until that commit is done
         self.influx = InfluxClient.from_settings(settings)
         data_dir = settings.ingest_data_dir
@@ -183,13 +184,12 @@ class IngestService:
         ):
             self._batch_ready.set()
             if not self._held:
-                # Stop reading until the committer takes this batch (at once, unless the previous
-                # one is still being made durable) instead of letting it grow to the broker's whole
-                # in-flight window: the broker holds the rest, memory stays at about two batches.
+                # Stop reading until the committer takes this batch (at once, unless the commits in
+                # flight are at their limit) instead of letting it grow to the broker's whole
+                # in-flight window: the broker holds the rest, memory stays at a few batches.
                 self._held = True
                 self.consumer.pause()
-                if self._committing:
-                    self.metrics.backpressure.inc()
+                self.metrics.backpressure.inc()
 
     # -- committing ------------------------------------------------------------------------
 
@@ -199,35 +199,53 @@ class IngestService:
         return batch
 
     async def _commit_loop(self) -> None:
+        """Take batches as they fill (or age) and commit up to COMMITS_IN_FLIGHT of them at once.
+
+        Two commits overlap so that InfluxDB writes one batch while the next one's history and
+        acks complete; acks still go out in the order the messages arrived (MQTT requires it).
+        """
         max_age_s = self.settings.ingest_batch_max_age_ms / 1000
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max_age_s):
-                    await self._batch_ready.wait()
-            if self.batch.messages:
+        in_flight: deque[asyncio.Task[None]] = deque()
+        async with asyncio.TaskGroup() as commits:
+            while not self._stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max_age_s):
+                        await self._batch_ready.wait()
+                if not self.batch.messages:
+                    continue
+                while len(in_flight) >= COMMITS_IN_FLIGHT:
+                    await in_flight.popleft()
                 batch = self._take_batch()
                 if self._held and not self._stopping.is_set():
                     self._held = False
                     self.consumer.resume()
-                self._committing = True
-                try:
-                    await self._commit(batch)
-                finally:
-                    self._committing = False
-        await self._commit(self._take_batch())  # shutdown: what arrived before the consumer paused
+                previous = in_flight[-1] if in_flight else None
+                in_flight.append(commits.create_task(self._commit(batch, previous), name="commit"))
+                while in_flight and in_flight[0].done():
+                    in_flight.popleft()
+            # Shutdown: what arrived before the consumer paused, after the commits in flight.
+            previous = in_flight[-1] if in_flight else None
+            commits.create_task(self._commit(self._take_batch(), previous), name="commit")
 
-    async def _commit(self, batch: Batch) -> None:
-        """Make the batch durable (InfluxDB, else spool; dead letters to their store), then ack it."""
+    async def _commit(self, batch: Batch, previous: asyncio.Task[None] | None = None) -> None:
+        """Make the batch durable (InfluxDB, else spool; dead letters to their store), then ack it,
+        after ``previous`` (the commit of the batch before) has acked its own."""
         if not batch.messages:
+            if previous is not None:
+                await previous
             return
         started = time.perf_counter()
         if batch.lines:
             await self._store_lines(batch)
+        stored = time.perf_counter()
         await self.deriver.commit()  # history durable after the points, before the acks
+        history = time.perf_counter()
         if batch.dead:
             await self.dead_letters.add_many(batch.dead)
             for letter in batch.dead:
                 self.metrics.dead_letters.labels(letter.reason.value).inc()
+        if previous is not None:
+            await previous
         self.consumer.ack_many(batch.tokens)  # one write for the whole batch's PUBACKs
         self.metrics.acked.inc(len(batch.tokens))
         elapsed = time.perf_counter() - started
@@ -239,10 +257,11 @@ class IngestService:
             points=len(batch.lines),
             dead_letters=len(batch.dead),
             seconds=round(elapsed, 4),
+            store_s=round(stored - started, 4),
+            history_s=round(history - stored, 4),
         )
 
     async def _store_lines(self, batch: Batch) -> None:
-        body = "\n".join(batch.lines).encode()
         if self.spool.empty:
             try:
                 rejected = await self._write_precisely(batch.lines, batch.origins)
@@ -254,7 +273,7 @@ class IngestService:
                 self.metrics.points_written.inc(len(batch.lines) - len(rejected))
                 batch.dead.extend(rejected)
                 return
-        await self._spool_append(body, len(batch.lines))
+        await self._spool_append("\n".join(batch.lines).encode(), len(batch.lines))
 
     async def _spool_append(self, body: bytes, points: int) -> None:
         """Append to the spool; while it is full, wait (and do not ack): the broker holds the data."""

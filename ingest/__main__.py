@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(args.log_level)
     try:
         settings = load(IngestSettings)
-        registry = Registry.load(settings.assets_file) if settings.assets_file else Registry.empty()
+        if args.command in (None, "run"):  # backfill and energy read device tags from the stored points
+            registry = Registry.load(settings.assets_file) if settings.assets_file else Registry.empty()
         if args.command in (None, "run", "backfill", "energy"):  # fail now, in one line, not in a traceback
             factors = EmissionFactors.load(settings.emission_factors_file)
     except ConfigError as exc:

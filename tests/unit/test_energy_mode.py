@@ -6,8 +6,10 @@ from pathlib import Path
 
 import orjson
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
+from ingest.__main__ import main
 from ingest.adapters import Router, default_routes
 from ingest.config import IngestSettings, load
 from ingest.derive.deriver import HISTORY_FILE, Deriver
@@ -103,3 +105,17 @@ async def test_no_warning_for_one_live_process_or_an_off_group(env, group, energ
         async with IngestService(load(IngestSettings), Registry.empty()):
             pass
     assert not [e for e in logs if e["event"] == "energy_live_with_shared_group"]
+
+
+@pytest.mark.parametrize(
+    "args", [["--every", "0"], ["--window-minutes", "-5"], ["--chunk-hours", "0"], ["--lookback-days", "-1"]]
+)
+def test_bad_energy_command_arguments_exit_2_with_one_line(env, capsys, args):
+    saved = structlog.get_config()  # main() points structlog at this test's captured stderr
+    try:
+        assert main(["energy", "--follow", *args]) == 2
+    finally:
+        structlog.configure(**saved)
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("energy: --every, --window-minutes and --chunk-hours must be > 0")
+    assert "\n" not in err

@@ -1,11 +1,14 @@
 """``python -m ingest``: run the service; ``deadletters …``: inspect and replay;
-``backfill --start … --end …``: recompute ``energy`` and ``emissions`` from the stored registers."""
+``backfill --start … --end …``: recompute ``energy`` and ``emissions`` from the stored registers;
+``energy --follow``: keep deriving them from the stored registers (for ``INGEST_ENERGY=off``)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
+import signal
 import sys
 
 from ingest import logs
@@ -36,12 +39,25 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="delete the range's emissions first (InfluxDB 1.x), for methods dropped from the file",
     )
+    en = sub.add_parser(
+        "energy",
+        help="derive energy and emissions from the stored registers over a sliding window "
+        "(for INGEST_ENERGY=off replicas; run exactly one)",
+    )
+    en.add_argument("--follow", action="store_true", help="repeat every --every seconds (else one pass)")
+    en.add_argument("--every", type=float, default=60.0, help="seconds between passes (default 60)")
+    en.add_argument(
+        "--window-minutes", type=float, default=120.0, help="recompute [now - window, now] (default 120)"
+    )
+    en.add_argument("--chunk-hours", type=float, default=1.0, help="registers read per query (default 1 h)")
+    en.add_argument("--lookback-days", type=float, default=35.0, help="how far back to seek each predecessor")
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
     try:
         settings = load(IngestSettings)
-        registry = Registry.load(settings.assets_file) if settings.assets_file else Registry.empty()
-        if args.command in (None, "run", "backfill"):  # fail now, in one line, not in a traceback
+        if args.command in (None, "run"):  # backfill and energy read device tags from the stored points
+            registry = Registry.load(settings.assets_file) if settings.assets_file else Registry.empty()
+        if args.command in (None, "run", "backfill", "energy"):  # fail now, in one line, not in a traceback
             factors = EmissionFactors.load(settings.emission_factors_file)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
@@ -52,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         return deadletters_command(settings, args.action, args.reason, args.limit)
     if args.command == "backfill":
         return _backfill(settings, factors, args)
+    if args.command == "energy":
+        return _energy(settings, factors, args)
 
     from ingest.service import IngestService
 
@@ -97,6 +115,46 @@ def _backfill(settings: IngestSettings, factors: EmissionFactors, args: argparse
             f"backfill: {report.registers_read} register readings, {report.energy_points} energy points, "
             f"{report.emissions_points} emissions points written"
         )
+
+    asyncio.run(run())
+    return 0
+
+
+def _energy(settings: IngestSettings, factors: EmissionFactors, args: argparse.Namespace) -> int:
+    from ingest.derive.backfill import HOUR_NS
+    from ingest.derive.follow import NS, EnergyFollower
+    from ingest.influx import InfluxClient
+
+    if args.every <= 0 or args.window_minutes <= 0 or args.chunk_hours <= 0 or args.lookback_days < 0:
+        print(
+            "energy: --every, --window-minutes and --chunk-hours must be > 0; --lookback-days ≥ 0",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def run() -> None:
+        async with InfluxClient.from_settings(settings, timeout_s=120.0) as influx:
+            follower = EnergyFollower(
+                influx,
+                factors,
+                window_ns=int(args.window_minutes * 60 * NS),
+                lookback_ns=int(args.lookback_days * 24 * HOUR_NS),
+                chunk_ns=int(args.chunk_hours * HOUR_NS),
+            )
+            if not args.follow:
+                await follower.run_once()
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            # A pass cut short by SIGTERM is harmless: what it wrote is idempotent, the rest is
+            # written by the next follower's first pass.
+            following = asyncio.create_task(follower.run(args.every, stop))
+            await stop.wait()
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
 
     asyncio.run(run())
     return 0

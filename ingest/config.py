@@ -83,6 +83,10 @@ class IngestSettings(MqttSettings, InfluxSettings):
     ingest_unknown_devices: Literal["reject", "accept"] = "reject"
     ingest_client_id: str = Field(default_factory=lambda: f"ingest-{os.uname().nodename}")
     ingest_shared_group: str | None = None
+    # Interval energy and emissions: "live" derives them here from this process's register
+    # history (one ingest process, or a broker that sends each device to one member); "off"
+    # leaves them to `python -m ingest energy --follow` (round-robin shared groups; docs/emissions.md).
+    ingest_energy: Literal["live", "off"] = "live"
     ingest_data_dir: Path = Path("var/ingest")
     ingest_batch_size: int = Field(default=5000, ge=1, le=100_000)
     ingest_batch_max_age_ms: int = Field(default=200, ge=1, le=60_000)

@@ -67,8 +67,8 @@ class IngestService:
         self.metrics = IngestMetrics()
         self.metrics.spool_max_bytes.set(settings.ingest_spool_max_bytes)
         router = Router(default_routes(settings.mqtt_topic_prefix, settings.ingest_routes))
-        # Power, interval energy and emissions; the register history lives in the data dir.
-        self.deriver = Deriver.open(settings.ingest_data_dir, settings.emission_factors_file)
+        # Power; interval energy and emissions unless INGEST_ENERGY=off (history in the data dir).
+        self.deriver = Deriver.for_settings(settings)
         self.pipeline = Pipeline(
             router,
             Normaliser(

@@ -8,11 +8,17 @@ It reads the registers of ``district_heating`` (``energy_kwh``) and ``electricit
 before the range, recomputes every interval ending in [start, end] with the same functions the
 live path uses (:func:`ingest.derive.energy.interval_kwh`, :class:`DerivedPoints`), and writes
 the points. InfluxDB keeps one value per (series, timestamp), so the new points replace the old.
+
+The energy follower (:mod:`ingest.derive.follow`) runs the same function over a sliding window,
+with an :class:`IntervalMemo` so that it rewrites only the intervals that changed since its last pass.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from array import array
+from bisect import bisect_left
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -34,8 +40,64 @@ _Tags = tuple[tuple[str, str], ...]
 @dataclass(slots=True)
 class BackfillReport:
     registers_read: int = 0
-    energy_points: int = 0
-    emissions_points: int = 0
+    energy_points: int = 0  # written
+    emissions_points: int = 0  # written
+    unchanged: int = 0  # intervals not rewritten: the memo says the last pass wrote the same
+
+
+@dataclass(slots=True)
+class _Written:
+    """One series' intervals, in time order, in compact arrays (24 bytes an interval)."""
+
+    end_ns: array[int] = field(default_factory=lambda: array("q"))
+    start_ns: array[int] = field(default_factory=lambda: array("q"))
+    kwh: array[float] = field(default_factory=lambda: array("d"))
+
+
+class IntervalMemo:
+    """The intervals the last complete pass wrote, so that a repeated pass writes only what changed.
+
+    Without it a follower recomputing a 2-hour window every minute would rewrite every interval
+    of the window 120 times. Only a pass that finished (every point written) replaces the memo:
+    after a failed pass, the next one compares with the last good one and so writes what is missing.
+    Restart the process after changing the emission factors: the memo compares energy only.
+    """
+
+    def __init__(self) -> None:
+        self._done: dict[Hashable, _Written] = {}
+        self._pass: dict[Hashable, _Written] = {}
+
+    def begin(self) -> None:
+        self._pass = {}
+
+    def changed(self, series: Hashable, interval: Interval) -> bool:
+        """Record ``interval`` for this pass; True unless the last pass wrote exactly it.
+
+        A series' intervals must come in time order within a pass (backfill reads them so).
+        """
+        current = self._pass.get(series)
+        if current is None:
+            current = self._pass[series] = _Written()
+        current.end_ns.append(interval.end_ns)
+        current.start_ns.append(interval.start_ns)
+        current.kwh.append(interval.kwh)
+        done = self._done.get(series)
+        if done is None:
+            return True
+        i = bisect_left(done.end_ns, interval.end_ns)
+        return not (
+            i < len(done.end_ns)
+            and done.end_ns[i] == interval.end_ns
+            and done.start_ns[i] == interval.start_ns
+            and done.kwh[i] == interval.kwh
+        )
+
+    def finish(self) -> None:
+        """The pass wrote all its points: it becomes the one to compare with."""
+        self._done, self._pass = self._pass, {}
+
+    def __len__(self) -> int:
+        return sum(len(w.end_ns) for w in self._done.values())
 
 
 def _series(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -57,11 +119,17 @@ async def backfill(
     lookback_ns: int = 35 * 24 * HOUR_NS,
     replace_emissions: bool = False,
     write_batch: int = 5000,
+    memo: IntervalMemo | None = None,
 ) -> BackfillReport:
-    """Recompute and write the intervals ending in [start_ns, end_ns]; see the module docstring."""
+    """Recompute and write the intervals ending in [start_ns, end_ns]; see the module docstring.
+
+    With ``memo``, intervals identical to those of the memo's last pass are not written again.
+    """
     if end_ns < start_ns:
         raise ValueError("end is before start")
     report = BackfillReport()
+    if memo is not None:
+        memo.begin()
     builder = DerivedPoints(factors)
     if replace_emissions:
         # Methods dropped from the factors file would otherwise keep their old points.
@@ -76,11 +144,11 @@ async def backfill(
             await influx.write(lineprotocol.encode_batch(pending))
             pending.clear()
 
-    for measurement, (field, carrier) in REGISTERS.items():
+    for measurement, (register, carrier) in REGISTERS.items():
         # The reading before the range is the predecessor of the first one in it.
         previous: dict[_Tags, tuple[int, float]] = {}
         seed = await influx.query(
-            f'SELECT last("{field}") FROM "{measurement}" '  # noqa: S608 (names are our own constants)
+            f'SELECT last("{register}") FROM "{measurement}" '  # noqa: S608 (names are our own constants)
             f"WHERE time >= {start_ns - lookback_ns} AND time < {start_ns} GROUP BY *"
         )
         for series in _series(seed[0]) if seed else []:
@@ -92,7 +160,7 @@ async def backfill(
         while chunk_start <= end_ns:
             chunk_end = min(chunk_start + chunk_ns - 1, end_ns)
             rows = await influx.query(
-                f'SELECT "{field}" FROM "{measurement}" '  # noqa: S608 (names are our own constants)
+                f'SELECT "{register}" FROM "{measurement}" '  # noqa: S608 (names are our own constants)
                 f"WHERE time >= {chunk_start} AND time <= {chunk_end} GROUP BY *"
             )
             for series in _series(rows[0]) if rows else []:
@@ -109,6 +177,9 @@ async def backfill(
                     if before is None:
                         continue
                     interval = Interval(key, before[0], reading[0], interval_kwh(before[1], reading[1]))
+                    if memo is not None and not memo.changed((carrier, tags), interval):
+                        report.unchanged += 1
+                        continue
                     points = builder.points(tags, network, carrier, interval)
                     report.energy_points += 1
                     report.emissions_points += len(points) - 1
@@ -117,6 +188,8 @@ async def backfill(
                         await flush()
             chunk_start = chunk_end + 1
         await flush()
+    if memo is not None:
+        memo.finish()
     log.info(
         "backfill_done",
         start_ns=start_ns,
@@ -124,5 +197,6 @@ async def backfill(
         registers=report.registers_read,
         energy_points=report.energy_points,
         emissions_points=report.emissions_points,
+        unchanged=report.unchanged,
     )
     return report

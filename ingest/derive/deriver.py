@@ -12,6 +12,7 @@ from pathlib import Path
 
 import structlog
 
+from ingest.config import IngestSettings
 from ingest.derive.emissions import EmissionFactors
 from ingest.derive.energy import EnergyState, Interval
 from ingest.derive.power import add_thermal_power
@@ -26,6 +27,7 @@ REGISTERS: dict[str, tuple[str, str]] = {
     Measurement.DISTRICT_HEATING.value: ("energy_kwh", CARRIER_DISTRICT_HEAT),
     Measurement.ELECTRICITY.value: ("energy_import_kwh", CARRIER_ELECTRICITY),
 }
+HISTORY_FILE = "energy.sqlite"  # in INGEST_DATA_DIR
 _SEP = "\x1f"  # between device id and carrier in a series key: cannot occur in either
 
 
@@ -77,12 +79,22 @@ class DerivedPoints:
 
 
 class Deriver:
-    """Derivations with state: call :meth:`derive` per message and :meth:`commit` per batch commit."""
+    """Derivations with state: call :meth:`derive` per message and :meth:`commit` per batch commit.
+
+    With ``energy=False`` (``INGEST_ENERGY=off``) only thermal power is derived: no register
+    history is kept and no ``energy``/``emissions`` points are made (the follower writes them).
+    """
 
     def __init__(
-        self, factors: EmissionFactors, state: EnergyState | None = None, store: EnergyStore | None = None
+        self,
+        factors: EmissionFactors,
+        state: EnergyState | None = None,
+        store: EnergyStore | None = None,
+        *,
+        energy: bool = True,
     ) -> None:
         self.factors = factors
+        self.energy = energy
         self.state = state or EnergyState(track_changes=store is not None)
         self.store = store
         self.builder = DerivedPoints(factors)
@@ -92,7 +104,7 @@ class Deriver:
     def open(cls, data_dir: Path, factors_file: Path | None) -> Deriver:
         """Load the factors (ConfigError when bad) and the persisted register history of ``data_dir``."""
         factors = EmissionFactors.load(factors_file)
-        store = EnergyStore(data_dir / "energy.sqlite")
+        store = EnergyStore(data_dir / HISTORY_FILE)
         state = EnergyState()
         readings = store.restore(state)
         log.info(
@@ -102,6 +114,31 @@ class Deriver:
             factors_version=factors.version,
         )
         return cls(factors, state, store)
+
+    @classmethod
+    def for_settings(cls, settings: IngestSettings) -> Deriver:
+        """The deriver ``INGEST_ENERGY`` asks for; warns when live energy meets a shared group."""
+        if settings.ingest_energy == "off":
+            # A history left from an earlier live run would be stale by the time live mode is
+            # back, and its first interval would then double-count what the follower wrote.
+            stale = settings.ingest_data_dir / HISTORY_FILE
+            if stale.exists():
+                for suffix in ("", "-wal", "-shm"):  # with SQLite's write-ahead log, if left by a crash
+                    stale.with_name(stale.name + suffix).unlink(missing_ok=True)
+                log.warning("energy_history_discarded", path=str(stale), reason="INGEST_ENERGY=off")
+            log.info("energy_live_off", hint="run `python -m ingest energy --follow` (one instance)")
+            return cls(EmissionFactors.load(settings.emission_factors_file), energy=False)
+        if settings.ingest_shared_group:
+            log.warning(
+                "energy_live_with_shared_group",
+                shared_group=settings.ingest_shared_group,
+                problem="each member derives energy from only the readings the broker hands it; with "
+                "round-robin dispatch (Mosquitto, most brokers' default) the stored energy and emissions "
+                "are counted several times over",
+                fix="set INGEST_ENERGY=off on every member and run one `python -m ingest energy --follow`, "
+                "unless the broker dispatches each device to one member (e.g. EMQX hash_topic)",
+            )
+        return cls.open(settings.ingest_data_dir, settings.emission_factors_file)
 
     def derive(self, devices: list[tuple[ResolvedDevice, Point]]) -> list[Point]:
         """Add derived power to district-heating points in place; return energy and emissions points."""
@@ -113,6 +150,8 @@ class Deriver:
             field, carrier = register
             if carrier == CARRIER_DISTRICT_HEAT:
                 add_thermal_power(point.fields, device.flow_sensor)
+            if not self.energy:
+                continue
             kwh = point.fields.get(field)
             if kwh is None:
                 continue

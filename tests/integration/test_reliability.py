@@ -124,12 +124,10 @@ async def test_broker_restart_mid_stream_loses_nothing(isolated, tmp_path):
 
 async def test_two_consumers_in_one_shared_group_split_the_stream_exactly_once(isolated, tmp_path):
     messages = heat_stream(isolated.prefix, 6000)
-    first = ingest_settings(
-        isolated, tmp_path / "a", ingest_shared_group="g1", ingest_client_id=f"a-{isolated.db}"
-    )
-    second = ingest_settings(
-        isolated, tmp_path / "b", ingest_shared_group="g1", ingest_client_id=f"b-{isolated.db}"
-    )
+    # As deployed at scale: energy comes from the single follower, not from the replicas.
+    group = {"ingest_shared_group": "g1", "ingest_energy": "off"}
+    first = ingest_settings(isolated, tmp_path / "a", ingest_client_id=f"a-{isolated.db}", **group)
+    second = ingest_settings(isolated, tmp_path / "b", ingest_client_id=f"b-{isolated.db}", **group)
     async with running_ingest(first) as a, running_ingest(second) as b:
         publishing = await publish_in_background(isolated.services.mqtt_url, messages, rate=3000)
         assert await publishing == len(messages)

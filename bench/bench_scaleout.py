@@ -81,6 +81,7 @@ def _start_group(stack: Stack, processes: int, prefix: str, db: str) -> list[Ing
             client_id=f"bench-{processes}-{k}",
             ingest_shared_group=GROUP,
             ingest_unknown_devices="accept",
+            ingest_energy="off",  # as deployed: one energy follower derives energy for the group
         )
         for k in range(processes)
     ]

@@ -236,7 +236,7 @@ class IngestService:
             return
         started = time.perf_counter()
         if batch.lines:
-            await self._store_lines(batch)
+            await self._store_lines(batch, previous)
         stored = time.perf_counter()
         await self.deriver.commit()  # history durable after the points, before the acks
         history = time.perf_counter()
@@ -261,7 +261,7 @@ class IngestService:
             history_s=round(history - stored, 4),
         )
 
-    async def _store_lines(self, batch: Batch) -> None:
+    async def _store_lines(self, batch: Batch, previous: asyncio.Task[None] | None) -> None:
         if self.spool.empty:
             try:
                 rejected = await self._write_precisely(batch.lines, batch.origins)
@@ -273,6 +273,9 @@ class IngestService:
                 self.metrics.points_written.inc(len(batch.lines) - len(rejected))
                 batch.dead.extend(rejected)
                 return
+        if previous is not None:
+            # Spool in arrival order: the batch before may still be retrying its own write.
+            await asyncio.wait([previous])
         await self._spool_append("\n".join(batch.lines).encode(), len(batch.lines))
 
     async def _spool_append(self, body: bytes, points: int) -> None:

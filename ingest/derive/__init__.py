@@ -1,4 +1,4 @@
-"""Derived quantities: thermal power, interval energy from registers, and emissions (issue 5).
+"""Derived quantities: thermal power, interval energy from registers, and emissions.
 
 - :mod:`ingest.derive.water`: ρ·c_p of water (IAPWS-IF97 table)
 - :mod:`ingest.derive.power`: P = q·ρ(T)·c_p(T)·ΔT

@@ -39,6 +39,7 @@ from bench.common import (
     IngestProcess,
     create_session,
     expect_stored,
+    heat_fleet,
     load_average,
     local_stack,
     machine,
@@ -108,7 +109,7 @@ def in_arrays(stream: Iterable[tuple[str, bytes]], per_message: int) -> list[tup
 
 def fleet_messages(prefix: str, readings: int, devices: int, per_message: int) -> list[tuple[str, bytes]]:
     """``readings`` heat-meter readings of ``devices`` meters, a minute apart, 30 days ago."""
-    fleet = [HeatMeter(f"hm-{i:05d}", design_load_kw=50 + i % 400) for i in range(devices)]
+    fleet = heat_fleet(devices)
     stream = native_stream(fleet, time.time() - 30 * 86400, 60.0, readings, prefix=prefix)
     return list(stream) if per_message == 1 else in_arrays(stream, per_message)
 

@@ -39,6 +39,7 @@ from bench.common import (
     BenchFailure,
     IngestProcess,
     expect_stored,
+    heat_fleet,
     influx_query,
     load_average,
     local_stack,
@@ -46,7 +47,7 @@ from bench.common import (
     percentile,
     wait_acked,
 )
-from simulators.heat import HeatMeter, native_stream
+from simulators.heat import native_stream
 from simulators.publisher import Publisher
 
 PREFIX = DB = "bench"
@@ -76,7 +77,7 @@ def _background(
 ) -> None:
     """Child process: publish the warm-up readings at once, then ``count`` readings at ``rate``."""
     devices = max(1, int(rate))
-    fleet = [HeatMeter(f"hm-{i:05d}", design_load_kw=50 + i % 400) for i in range(devices)]
+    fleet = heat_fleet(devices)
     warm_up = WARM_UP_READINGS * devices
     stream = native_stream(fleet, time.time() - WARM_UP_READINGS, 1.0, warm_up + count, prefix=PREFIX)
     with Publisher(mqtt_url, "bench-background", window=1000) as publisher:

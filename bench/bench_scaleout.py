@@ -39,12 +39,13 @@ from bench.common import (
     IngestProcess,
     Stack,
     expect_stored,
+    heat_fleet,
     load_average,
     local_stack,
     machine,
     wait_acked,
 )
-from simulators.heat import HeatMeter, native_stream
+from simulators.heat import native_stream
 from simulators.publisher import Publisher
 
 GROUP = "bench"
@@ -64,7 +65,7 @@ class ScaleRow:
 
 def _publish(mqtt_url: str, prefix: str, readings: int, devices: int, results: Queue[float]) -> None:
     """Child process: publish as fast as the broker acknowledges; report msg/s."""
-    fleet = [HeatMeter(f"hm-{i:05d}", design_load_kw=50 + i % 400) for i in range(devices)]
+    fleet = heat_fleet(devices)
     messages = list(native_stream(fleet, time.time() - 14 * 86400, 60.0, readings, prefix=prefix))
     started = time.perf_counter()
     with Publisher(mqtt_url, window=1000) as publisher:
@@ -114,7 +115,7 @@ def _drain(
     messages round-robin to offline members' sessions too), then restart it and time the drain.
 
     Returns (aggregate readings/s, each process's own readings/s, each process's share)."""
-    fleet = [HeatMeter(f"hm-{i:05d}", design_load_kw=50 + i % 400) for i in range(devices)]
+    fleet = heat_fleet(devices)
     preload_fleet(stack.mqtt_url, prefix, fleet, readings, time.time() - 7 * 86400, 60.0)
     group = _start_group(stack, processes, prefix, prefix)
     try:

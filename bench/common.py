@@ -30,6 +30,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from simulators.heat import HeatMeter
+
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("local_services", ROOT / "deploy" / "local" / "services.py")
 assert _spec
@@ -284,3 +286,9 @@ def write_assets(path: Path, device_ids: Sequence[str], owner: str = "bench") ->
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: 10,000 devices
     path.write_text(yaml.dump(assets, Dumper=dumper, sort_keys=False))
     return path
+
+
+def heat_fleet(devices: int | list[str]) -> list[HeatMeter]:
+    """The benchmarks' heat meters: ``hm-00000``… (or the given ids), loads spread over 50–449 kW."""
+    ids = [f"hm-{i:05d}" for i in range(devices)] if isinstance(devices, int) else devices
+    return [HeatMeter(device_id, design_load_kw=50 + i % 400) for i, device_id in enumerate(ids)]

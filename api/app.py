@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from api import errors
+from api.metrics import ApiMetrics, MetricsMiddleware
 from api.models import ErrorOut
 from api.routes import assets, deadletters, energy, live, network, readings, stream
 from api.settings import ApiSettings
@@ -51,4 +52,7 @@ def create_app(settings: ApiSettings, resources: Resources | None = None) -> Fas
     for module in (assets, readings, energy, network, stream, deadletters):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(live.router)
+    metrics = ApiMetrics()
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_api_route("/metrics", metrics.exposition, include_in_schema=False)
     return app

@@ -11,7 +11,8 @@ pytestmark = pytest.mark.integration
 
 
 def count(text: str, route: str, status: str) -> float:
-    pattern = rf'^api_request_seconds_count\{{method="GET",route="{re.escape(route)}",status="{status}"\}} (\S+)$'
+    labels = f'method="GET",route="{re.escape(route)}",status="{status}"'
+    pattern = rf"^api_request_seconds_count\{{{labels}\}} (\S+)$"
     found = re.search(pattern, text, re.MULTILINE)
     return float(found.group(1)) if found else 0.0
 

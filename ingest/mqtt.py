@@ -174,7 +174,7 @@ class _Connection(asyncio.Protocol):
 class MqttConsumer:
     """Subscribes to topic filters and hands each message to ``on_message`` with an AckToken.
 
-    The caller acknowledges with :meth:`ack` / :meth:`ack_many` once the message's data is
+    The caller acknowledges with :meth:`ack_many` once the message's data is
     durable. Tokens from an earlier connection are ignored: the broker redelivers those
     messages itself (with DUP set).
     """
@@ -245,10 +245,6 @@ class MqttConsumer:
                 connection.dispatch(held, time.monotonic())
             if not self._paused and not connection.transport.is_closing():
                 connection.transport.resume_reading()
-
-    def ack(self, token: AckToken) -> None:
-        """Send the PUBACK for a message, if it arrived on the current connection."""
-        self.ack_many((token,))
 
     def ack_many(self, tokens: Iterable[AckToken]) -> None:
         """Send the PUBACKs for many messages in one write; tokens of older connections are dropped."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -24,6 +24,7 @@ from ingest.errors import ConfigError
 from ingest.schema import UNASSIGNED_OWNER, DeviceKind
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+_TOPIC_LEVEL = r"^[^/+#\s]+$"  # one MQTT topic level, as a username in the ACL's %u can fill it
 
 
 class Owner(BaseModel):
@@ -56,7 +57,7 @@ class Device(BaseModel):
     # The MQTT identities (the topic level the ACL binds to a username, e.g. a SenML gateway's
     # ``senml/<gateway>/…``) that may report for this device besides its own id and external ids.
     # Several, because a wireless M-Bus meter is often heard by more than one gateway.
-    gateways: tuple[str, ...] = Field(default=(), max_length=64)
+    gateways: tuple[Annotated[str, Field(pattern=_TOPIC_LEVEL)], ...] = Field(default=(), max_length=64)
 
 
 class AssetFile(BaseModel):

@@ -193,6 +193,13 @@ def test_a_device_repeating_its_own_identity_is_not_a_collision(tmp_path):
     assert load(tmp_path, [device]).resolve("x:").id == "hm-a"  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("gateway", ["gw/17", "gw-+", ""])
+def test_a_gateway_that_is_not_one_topic_level_is_refused_at_load(tmp_path, gateway):
+    device = {"id": "hm-a", "site": "SS-17", "kind": "heat_meter", "gateways": [gateway]}
+    with pytest.raises(ConfigError, match=r"^ASSETS_FILE .*devices\.0\.gateways\.0"):
+        load(tmp_path, [device])
+
+
 # -- commissioning mode maps vendor keys by the inferred kind ------------------------------------
 
 

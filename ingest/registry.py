@@ -171,7 +171,8 @@ class Registry:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"])
             # A model-level check (references, collisions) has no location: its message names it.
-            raise ConfigError(f"ASSETS_FILE {path}: {where + ': ' if where else ''}{err['msg']}") from None
+            message = err["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"ASSETS_FILE {path}: {where + ': ' if where else ''}{message}") from None
 
     def resolve(self, key: str) -> ResolvedDevice | None:
         return self._by_key.get(key.lower())

@@ -59,7 +59,10 @@ class Pipeline:
         except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError) as exc:
             # An adapter bug must not stop the stream: keep the message and say what broke.
             return Outcome([], [Rejection(Reason.SCHEMA, f"{adapter.name}: {type(exc).__name__}: {exc}")])
-        normalised = self.normaliser.normalise(readings, message.received_ns)
+        speaker = self.router.speaker(message.topic)
+        normalised = self.normaliser.normalise(
+            readings, message.received_ns, speaker=speaker, topic=message.topic
+        )
         if self.deriver is not None and normalised.devices:
             normalised.points.extend(self.deriver.derive(normalised.devices))
         return Outcome(normalised.points, normalised.rejections)

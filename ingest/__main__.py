@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(args.log_level)
     try:
         settings = load(IngestSettings)
-        if args.command in (None, "run"):  # backfill and energy read device tags from the stored points
+        if args.command in (None, "run", "backfill", "energy"):
+            # backfill and energy read device tags from the stored points; the registry gives them
+            # each meter's power limit (max_power_kw, site area) for plausible interval energy
             registry = Registry.load(settings.assets_file) if settings.assets_file else Registry.empty()
         if args.command in (None, "run", "backfill", "energy"):  # fail now, in one line, not in a traceback
             factors = EmissionFactors.load(settings.emission_factors_file)
@@ -67,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return deadletters_command(settings, args.action, args.reason, args.limit)
     if args.command == "backfill":
-        return _backfill(settings, factors, args)
+        return _backfill(settings, factors, registry, args)
     if args.command == "energy":
-        return _energy(settings, factors, args)
+        return _energy(settings, factors, registry, args)
 
     from ingest.service import IngestService
 
@@ -89,8 +91,11 @@ def _utc_ns(text: str) -> int:
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
 
 
-def _backfill(settings: IngestSettings, factors: EmissionFactors, args: argparse.Namespace) -> int:
+def _backfill(
+    settings: IngestSettings, factors: EmissionFactors, registry: Registry, args: argparse.Namespace
+) -> int:
     from ingest.derive.backfill import HOUR_NS, backfill
+    from ingest.derive.plausible import energy_limits
     from ingest.influx import InfluxClient
 
     if args.end < args.start or args.chunk_hours <= 0 or args.lookback_days < 0:
@@ -110,19 +115,24 @@ def _backfill(settings: IngestSettings, factors: EmissionFactors, args: argparse
                 chunk_ns=int(args.chunk_hours * HOUR_NS),
                 lookback_ns=int(args.lookback_days * 24 * HOUR_NS),
                 replace_emissions=args.replace_emissions,
+                limits=energy_limits(settings, registry),
             )
         print(
             f"backfill: {report.registers_read} register readings, {report.energy_points} energy points, "
-            f"{report.emissions_points} emissions points written"
+            f"{report.emissions_points} emissions points written, "
+            f"{report.implausible} implausible intervals written as 0 kWh"
         )
 
     asyncio.run(run())
     return 0
 
 
-def _energy(settings: IngestSettings, factors: EmissionFactors, args: argparse.Namespace) -> int:
+def _energy(
+    settings: IngestSettings, factors: EmissionFactors, registry: Registry, args: argparse.Namespace
+) -> int:
     from ingest.derive.backfill import HOUR_NS
     from ingest.derive.follow import NS, EnergyFollower
+    from ingest.derive.plausible import energy_limits
     from ingest.influx import InfluxClient
 
     if args.every <= 0 or args.window_minutes <= 0 or args.chunk_hours <= 0 or args.lookback_days < 0:
@@ -140,6 +150,7 @@ def _energy(settings: IngestSettings, factors: EmissionFactors, args: argparse.N
                 window_ns=int(args.window_minutes * 60 * NS),
                 lookback_ns=int(args.lookback_days * 24 * HOUR_NS),
                 chunk_ns=int(args.chunk_hours * HOUR_NS),
+                limits=energy_limits(settings, registry),
             )
             if not args.follow:
                 await follower.run_once()

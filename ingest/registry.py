@@ -48,6 +48,9 @@ class Device(BaseModel):
     field_map: dict[str, str] = Field(default_factory=dict)
     # Where the flow sensor sits: water properties for derived power are taken at that temperature.
     flow_sensor: Literal["supply", "return"] = "return"
+    # The most power this meter can deliver (a heat meter's substation, an electricity meter's main
+    # fuse); interval energy above it is implausible (docs/emissions.md). None: from the site's area.
+    max_power_kw: float | None = Field(default=None, gt=0)
 
 
 class AssetFile(BaseModel):

@@ -29,6 +29,7 @@ import structlog
 
 from ingest.derive.backfill import HOUR_NS, BackfillReport, IntervalMemo, backfill
 from ingest.derive.emissions import EmissionFactors
+from ingest.derive.plausible import EnergyLimits
 from ingest.errors import InfluxError, InfluxUnavailable
 from ingest.influx import InfluxClient
 
@@ -48,6 +49,7 @@ class EnergyFollower:
         window_ns: int = 2 * HOUR_NS,
         lookback_ns: int = 35 * 24 * HOUR_NS,
         chunk_ns: int = HOUR_NS,
+        limits: EnergyLimits | None = None,
     ) -> None:
         if window_ns <= 0 or lookback_ns < 0 or chunk_ns <= 0:
             raise ValueError("window and chunk must be positive, lookback not negative")
@@ -57,6 +59,7 @@ class EnergyFollower:
         self.lookback_ns = lookback_ns
         self.chunk_ns = chunk_ns
         self.memo = IntervalMemo()
+        self.limits = limits or EnergyLimits()  # the live path's plausibility rule, same facts
 
     async def run_once(self, now_ns: int | None = None) -> BackfillReport:
         """One pass over [now − window, now]; raises InfluxUnavailable/InfluxError when InfluxDB fails."""
@@ -70,6 +73,7 @@ class EnergyFollower:
             chunk_ns=self.chunk_ns,
             lookback_ns=self.lookback_ns,
             memo=self.memo,
+            limits=self.limits,
         )
         log.info(
             "energy_follow_pass",
@@ -77,6 +81,7 @@ class EnergyFollower:
             energy_points=report.energy_points,
             emissions_points=report.emissions_points,
             unchanged=report.unchanged,
+            implausible=report.implausible,
             seconds=round(time.perf_counter() - started, 3),
         )
         return report

@@ -1,4 +1,4 @@
-"""Impossible energy is not booked: the issue's +7,877 kWh in 19 s, through real ingest, InfluxDB and backfill.
+"""Impossible energy is not booked: the issue's +7,877 kWh in 19 s through real ingest, InfluxDB, backfill.
 
 A heat meter on a 259 m² building (limit 259 m² × 250 W/m² = 64.75 kW) reads 1000 kWh, then
 8877 kWh 19 s later (a restored old register), then grows by 1 and 1.5 kWh in ten-minute steps.
@@ -69,7 +69,7 @@ async def publish(isolated, messages: list[tuple[str, bytes]]) -> None:
 
 
 def energy_sum(isolated) -> float | None:
-    rows = isolated.query("SELECT sum(\"kwh\") FROM \"energy\" WHERE \"carrier\" = 'district_heat'")
+    rows = isolated.query('SELECT sum("kwh") FROM "energy" WHERE "carrier" = \'district_heat\'')
     return rows[0][1] if rows else None  # type: ignore[return-value]
 
 

@@ -6,11 +6,13 @@ import math
 
 import orjson
 import pytest
+import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ingest.__main__ import main
 from ingest.adapters import Router, default_routes
-from ingest.config import IngestSettings
+from ingest.config import IngestSettings, load
 from ingest.derive.deriver import Deriver
 from ingest.derive.emissions import EmissionFactors
 from ingest.derive.energy import Interval
@@ -23,7 +25,7 @@ from ingest.derive.plausible import (
     energy_limits,
     power_limit,
 )
-from ingest.errors import Reason
+from ingest.errors import ConfigError, Reason
 from ingest.normalise import Normaliser
 from ingest.pipeline import Pipeline
 from ingest.registry import AssetFile, Registry
@@ -200,3 +202,47 @@ def test_without_a_rejection_list_or_limits_the_deriver_still_withholds_implausi
     assert plain.derive([(device, first)]) == []
     [energy, *_] = plain.derive([(device, jump)])
     assert energy.fields == {"kwh": 0.0}
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("INGEST_MAX_POWER_KW_DISTRICT_HEAT", "0"),
+        ("INGEST_MAX_POWER_KW_ELECTRICITY", "lots"),
+        ("INGEST_MAX_HEAT_W_PER_M2", "-5"),
+        ("INGEST_ENERGY_RESOLUTION_KWH", "-1"),
+    ],
+)
+def test_a_bad_limit_setting_is_one_line_naming_the_key(monkeypatch, key, value):
+    monkeypatch.setenv("INFLUX_URL", "http://127.0.0.1:8086")
+    monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError) as raised:
+        load(IngestSettings)
+    assert str(raised.value).startswith(f"{key} is invalid")
+
+
+def test_a_device_max_power_that_is_not_positive_is_refused_naming_the_field(tmp_path):
+    assets = tmp_path / "assets.yaml"
+    assets.write_text(
+        "owners: [{id: o, name: O}]\nsites: [{id: s, name: S, owner: o}]\n"
+        "devices: [{id: hm-1, site: s, kind: heat_meter, max_power_kw: 0}]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as raised:
+        Registry.load(assets)
+    assert "devices.0.max_power_kw" in str(raised.value)
+
+
+def test_backfill_reads_the_registry_for_the_limits_and_a_bad_one_stops_it_in_one_line(
+    monkeypatch, tmp_path, capsys
+):
+    monkeypatch.setenv("INFLUX_URL", "http://127.0.0.1:9")  # never contacted: the registry fails first
+    monkeypatch.setenv("ASSETS_FILE", str(tmp_path / "missing.yaml"))
+    saved = structlog.get_config()  # main() configures structlog onto this test's captured stderr
+    try:
+        assert main(["backfill", "--start", "2025-01-02T00:00:00Z", "--end", "2025-01-03T00:00:00Z"]) == 2
+    finally:
+        structlog.configure(**saved)
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("configuration error: ASSETS_FILE cannot be read")
+    assert "\n" not in err

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import signal
 import sys
@@ -51,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     en.add_argument("--chunk-hours", type=float, default=1.0, help="registers read per query (default 1 h)")
     en.add_argument("--lookback-days", type=float, default=35.0, help="how far back to seek each predecessor")
+    en.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve /metrics, /healthz, /readyz on INGEST_HTTP_HOST at this port (default: none)",
+    )
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
     try:
@@ -133,6 +137,7 @@ def _energy(
     from ingest.derive.backfill import HOUR_NS
     from ingest.derive.follow import NS, EnergyFollower
     from ingest.derive.plausible import energy_limits
+    from ingest.health import HealthServer
     from ingest.influx import InfluxClient
 
     if args.every <= 0 or args.window_minutes <= 0 or args.chunk_hours <= 0 or args.lookback_days < 0:
@@ -161,11 +166,18 @@ def _energy(
                 loop.add_signal_handler(sig, stop.set)
             # A pass cut short by SIGTERM is harmless: what it wrote is idempotent, the rest is
             # written by the next follower's first pass.
-            following = asyncio.create_task(follower.run(args.every, stop))
-            await stop.wait()
-            following.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await following
+            async with asyncio.TaskGroup() as tasks:
+                following = tasks.create_task(follower.run(args.every, stop), name="energy-follower")
+                serving = None
+                if args.metrics_port is not None:
+                    health = HealthServer(follower.metrics.registry, lambda: follower.last_pass_ok)
+                    serving = tasks.create_task(
+                        health.serve(settings.ingest_http_host, args.metrics_port), name="health-server"
+                    )
+                await stop.wait()
+                following.cancel()
+                if serving is not None:
+                    serving.cancel()
 
     asyncio.run(run())
     return 0

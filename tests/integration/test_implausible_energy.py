@@ -7,12 +7,19 @@ A heat meter on a 259 m² building (limit 259 m² × 250 W/m² = 64.75 kW) reads
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
+from deploy.local import services as local_services
 from ingest.config import IngestSettings
 from ingest.derive.backfill import backfill
 from ingest.derive.emissions import EmissionFactors
@@ -22,7 +29,7 @@ from ingest.errors import Reason
 from ingest.influx import InfluxClient
 from ingest.registry import AssetFile, Registry
 from simulators.publisher import Publisher
-from tests.helpers import eventually, ingest_settings, running_ingest, sample
+from tests.helpers import ROOT, eventually, ingest_settings, running_ingest, sample
 
 pytestmark = pytest.mark.integration
 
@@ -107,15 +114,13 @@ def stored_register(isolated) -> dict[int, float | None]:
     return {int(row[0]) // NS - T0: row[1] for row in rows}
 
 
-async def test_backfill_and_follower_write_the_jump_as_zero_over_energy_booked_before_the_rule(
-    isolated, tmp_path: Path
-):
-    # Registers stored by replicas that derive no energy (INGEST_ENERGY=off) ...
+async def store_registers_and_the_old_booking(isolated, tmp_path: Path) -> None:
+    """Registers stored by replicas that derive no energy (INGEST_ENERGY=off), and the jump as the
+    code before the rule booked it: 7877 kWh, 432 kg CO₂e."""
     settings = ingest_settings(isolated, tmp_path / "data", ingest_energy="off")
     async with running_ingest(settings, REGISTRY):
         await publish(isolated, [heat(isolated.prefix, s, kwh) for s, kwh in READINGS])
         assert await eventually(lambda: len(stored_register(isolated)) == len(READINGS))
-    # ... and the jump as the code before the rule booked it: 7877 kWh, 432 kg CO₂e.
     tags = "carrier=district_heat,device=hm-1,network=borlange-dh,owner=borlange-energi,site=villa-1"
     forged_ns = (T0 + 19) * NS
     async with InfluxClient(isolated.services.influx_url, isolated.db) as influx:
@@ -123,10 +128,16 @@ async def test_backfill_and_follower_write_the_jump_as_zero_over_energy_booked_b
             f"energy,{tags} kwh=7877 {forged_ns}\n"
             f"emissions,{tags},method=location co2e_kg=432.4473,factor_g_per_kwh=54.9 {forged_ns}"
         )
-        assert stored(isolated, "energy", "kwh") == {19: 7877.0}
-        limits = energy_limits(IngestSettings(influx_url=isolated.services.influx_url), REGISTRY)
-        factors = EmissionFactors.load()
+    assert stored(isolated, "energy", "kwh") == {19: 7877.0}
 
+
+async def test_backfill_and_follower_write_the_jump_as_zero_over_energy_booked_before_the_rule(
+    isolated, tmp_path: Path
+):
+    await store_registers_and_the_old_booking(isolated, tmp_path)
+    limits = energy_limits(IngestSettings(influx_url=isolated.services.influx_url), REGISTRY)
+    factors = EmissionFactors.load()
+    async with InfluxClient(isolated.services.influx_url, isolated.db) as influx:
         report = await backfill(influx, factors, T0 * NS, (T0 + 1800) * NS, limits=limits)
         assert (report.energy_points, report.implausible) == (3, 1)
         assert stored(isolated, "energy", "kwh") == BOOKED
@@ -138,5 +149,65 @@ async def test_backfill_and_follower_write_the_jump_as_zero_over_energy_booked_b
         again = await follower.run_once(now_ns=(T0 + 1800) * NS)
         assert (first.energy_points, first.implausible) == (3, 1)
         assert (again.energy_points, again.implausible, again.unchanged) == (0, 0, 3)
+        assert follower.metrics.registry.get_sample_value("ingest_energy_implausible_intervals_total") == 1
+        assert follower.metrics.registry.get_sample_value("ingest_energy_follow_passes_total") == 2
     assert stored(isolated, "energy", "kwh") == BOOKED
     assert energy_sum(isolated) == pytest.approx(2.5)
+
+
+def spawn_follower(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    """``python -m ingest energy --follow`` serving its metrics, dying with this test run."""
+    argv = [sys.executable, "-m", "ingest", "energy", "--follow", "--every", "0.5"]
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [*argv, "--metrics-port", str(port)],
+            env=env,
+            stderr=log,
+            cwd=ROOT,
+            preexec_fn=local_services._die_with_parent,  # PR_SET_PDEATHSIG, as for the servers
+        )
+
+
+def metric(port: int, name: str) -> float | None:
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return None  # not listening yet
+    found = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else None
+
+
+def status(port: int, path: str) -> int:
+    return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5).status_code
+
+
+async def test_the_follower_process_repairs_the_jump_and_counts_it_on_its_metrics_port(
+    isolated, tmp_path: Path
+):
+    await store_registers_and_the_old_booking(isolated, tmp_path)
+    assets = tmp_path / "assets.json"
+    assets.write_bytes(orjson.dumps(REGISTRY.assets.model_dump(mode="json")))
+    port = local_services.free_port()
+    env = {
+        **os.environ,
+        "INFLUX_URL": isolated.services.influx_url,
+        "INFLUX_DB": isolated.db,
+        "ASSETS_FILE": str(assets),
+        "INGEST_HTTP_HOST": "127.0.0.1",
+    }
+    follower = spawn_follower(env, port, tmp_path / "follower.log")
+    try:
+        # Two passes done: the jump was counted at the first, and not again at the second.
+        assert await eventually(lambda: (metric(port, "ingest_energy_follow_passes_total") or 0) >= 2), (
+            tmp_path / "follower.log"
+        ).read_text()
+        assert await asyncio.to_thread(metric, port, "ingest_energy_implausible_intervals_total") == 1.0
+        assert await asyncio.to_thread(status, port, "/readyz") == 200
+        assert stored(isolated, "energy", "kwh") == BOOKED
+        follower.send_signal(signal.SIGTERM)
+        assert follower.wait(timeout=30) == 0
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+    assert '"energy_implausible"' in (tmp_path / "follower.log").read_text()

@@ -246,3 +246,18 @@ def test_backfill_reads_the_registry_for_the_limits_and_a_bad_one_stops_it_in_on
     err = capsys.readouterr().err.strip()
     assert err.startswith("configuration error: ASSETS_FILE cannot be read")
     assert "\n" not in err
+
+
+def test_a_register_that_restarts_from_a_high_value_is_not_counted_from_zero_in_19_s():
+    # A restarted simulator's meter goes back to its initial register, 7877 kWh, below 10 % of the
+    # 80,000 kWh it had reached: the drop rule would count 7877 kWh "since zero", in 19 s.
+    run = pipeline(deriver())
+    run.process(message("hm-1", T0, energy=80_000.0))
+    restarted = run.process(message("hm-1", T0 + 19, energy=7877.0))
+    assert [p.fields["kwh"] for p in restarted.points if p.measurement == "energy"] == [0.0]
+    assert [r.reason for r in restarted.rejections] == [Reason.IMPLAUSIBLE_ENERGY]
+    # A real counter reset (to a few kWh) stays plausible and is booked, as before.
+    run.process(message("hm-2", T0, energy=80_000.0))
+    reset = run.process(message("hm-2", T0 + 600, energy=3.0))
+    assert reset.rejections == []
+    assert [p.fields["kwh"] for p in reset.points if p.measurement == "energy"] == [3.0]

@@ -145,7 +145,9 @@ class MeterFacts:
 class EnergyLimits:
     """The plausibility rule with its configuration and the registry's facts, per device and carrier.
 
-    Limits are computed once per (device, carrier) and cached: the hot path pays a dict lookup.
+    Limits are computed once per registered (device, carrier) and cached: the hot path pays a
+    dict lookup. Devices without a registry entry (commissioning mode, any key a payload names)
+    share their carrier's default, so the cache is bounded by the registry.
     """
 
     def __init__(
@@ -163,10 +165,11 @@ class EnergyLimits:
         self._limits: dict[tuple[str, str], PowerLimit] = {}
 
     def limit(self, device_id: str, carrier: str) -> PowerLimit:
-        key = (device_id, carrier)
+        facts = self.meters.get(device_id)
+        key = (device_id if facts is not None else "", carrier)
         found = self._limits.get(key)
         if found is None:
-            facts = self.meters.get(device_id, MeterFacts())
+            facts = facts or MeterFacts()
             found = self._limits[key] = power_limit(
                 carrier,
                 max_power_kw=facts.max_power_kw,

@@ -261,3 +261,11 @@ def test_a_register_that_restarts_from_a_high_value_is_not_counted_from_zero_in_
     reset = run.process(message("hm-2", T0 + 600, energy=3.0))
     assert reset.rejections == []
     assert [p.fields["kwh"] for p in reset.points if p.measurement == "energy"] == [3.0]
+
+
+def test_unregistered_devices_share_their_carriers_default_so_the_cache_stays_bounded():
+    limits = energy_limits(settings(), REGISTRY)
+    for i in range(1000):
+        assert limits.limit(f"commissioning-{i}", CARRIER_DISTRICT_HEAT).source == LIMIT_DEFAULT
+    limits.limit("hm-1", CARRIER_DISTRICT_HEAT)
+    assert len(limits._limits) == 2

@@ -269,3 +269,21 @@ def test_unregistered_devices_share_their_carriers_default_so_the_cache_stays_bo
         assert limits.limit(f"commissioning-{i}", CARRIER_DISTRICT_HEAT).source == LIMIT_DEFAULT
     limits.limit("hm-1", CARRIER_DISTRICT_HEAT)
     assert len(limits._limits) == 2
+
+
+def test_replaying_the_letter_after_raising_the_meters_max_power_books_the_interval():
+    first = deriver()
+    jump = message("hm-1", T0 + 19, energy=1100.0)  # 100 kWh in 19 s: 18,947 kW on a 64.75 kW site
+    pipeline(first).process(message("hm-1", T0, energy=1000.0))
+    assert [r.reason for r in pipeline(first).process(jump).rejections] == [Reason.IMPLAUSIBLE_ENERGY]
+    # The registry now says the substation delivers up to 20 MW; ingest restarted with its history.
+    raised = Registry(
+        AssetFile.model_validate(
+            REGISTRY.assets.model_dump()
+            | {"devices": [{"id": "hm-1", "site": "s1", "kind": "heat_meter", "max_power_kw": 20_000}]}
+        )
+    )
+    restarted = Deriver(EmissionFactors.load(), state=first.state, limits=energy_limits(settings(), raised))
+    replayed = Pipeline(Router(default_routes("energy")), Normaliser(raised), deriver=restarted).process(jump)
+    assert replayed.rejections == []
+    assert [p.fields["kwh"] for p in replayed.points if p.measurement == "energy"] == [100.0]

@@ -157,7 +157,18 @@ async def test_backfill_and_follower_write_the_jump_as_zero_over_energy_booked_b
 
 def spawn_follower(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
     """``python -m ingest energy --follow`` serving its metrics, dying with this test run."""
-    argv = [sys.executable, "-m", "ingest", "energy", "--follow", "--every", "0.5"]
+    # A day's window: the readings are an hour old when the module is imported, more if the suite is long.
+    argv = [
+        sys.executable,
+        "-m",
+        "ingest",
+        "energy",
+        "--follow",
+        "--every",
+        "0.5",
+        "--window-minutes",
+        "1440",
+    ]
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             [*argv, "--metrics-port", str(port)],

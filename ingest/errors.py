@@ -20,6 +20,7 @@ class Reason(StrEnum):
     NO_ADAPTER = "no_adapter"
     SPARKPLUG_NO_BIRTH = "sparkplug_no_birth"
     DEVICE_NOT_ALLOWED = "device_not_allowed"
+    IMPLAUSIBLE_ENERGY = "implausible_energy"
 
 
 class ConfigError(Exception):

@@ -18,7 +18,9 @@ from ingest.schema import Message, Point
 class PointDeriver(Protocol):
     """The derive step (ingest.derive.Deriver): may add fields in place and returns new points."""
 
-    def derive(self, devices: list[tuple[ResolvedDevice, Point]]) -> list[Point]: ...
+    def derive(
+        self, devices: list[tuple[ResolvedDevice, Point]], rejections: list[Rejection] | None = None
+    ) -> list[Point]: ...
 
 
 @dataclass(slots=True)
@@ -64,5 +66,5 @@ class Pipeline:
             readings, message.received_ns, speaker=speaker, topic=message.topic
         )
         if self.deriver is not None and normalised.devices:
-            normalised.points.extend(self.deriver.derive(normalised.devices))
+            normalised.points.extend(self.deriver.derive(normalised.devices, normalised.rejections))
         return Outcome(normalised.points, normalised.rejections)

@@ -58,6 +58,9 @@ class Device(BaseModel):
     # ``senml/<gateway>/…``) that may report for this device besides its own id and external ids.
     # Several, because a wireless M-Bus meter is often heard by more than one gateway.
     gateways: tuple[Annotated[str, Field(pattern=_TOPIC_LEVEL)], ...] = Field(default=(), max_length=64)
+    # The most power this meter can deliver (a heat meter's substation, an electricity meter's main
+    # fuse); interval energy above it is implausible (docs/emissions.md). None: from the site's area.
+    max_power_kw: float | None = Field(default=None, gt=0)
 
 
 class AssetFile(BaseModel):

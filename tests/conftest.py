@@ -86,7 +86,9 @@ class Isolation:
 
     def query(self, q: str) -> list[list[object]]:
         """Run InfluxQL against the test's database; returns the first series' values (or [])."""
-        r = httpx.get(f"{self.services.influx_url}/query", params={"q": q, "db": self.db, "epoch": "ns"})
+        r = httpx.get(
+            f"{self.services.influx_url}/query", params={"q": q, "db": self.db, "epoch": "ns"}, timeout=60
+        )
         r.raise_for_status()
         result = r.json()["results"][0]
         assert "error" not in result, result

@@ -34,7 +34,7 @@ PASSWORDS = {
 }
 ACCEPTED = 0  # PUBACK "success"; Mosquitto answers 0x10 "no matching subscribers" instead when none
 NOT_AUTHORIZED = 0x87
-WAIT_S = 10.0
+WAIT_S = 30.0  # a deadline for answers that do come, generous for a loaded machine
 
 
 @dataclass

@@ -99,6 +99,9 @@ class IngestSettings(MqttSettings, InfluxSettings):
     ingest_shutdown_timeout_s: float = Field(default=10.0, gt=0)
     # Topic filters per payload adapter, overriding the defaults: "senml=senml/#;ttn=v3/+/devices/+/up".
     ingest_routes: str = ""
+    # Dead letters: the store's bounds (oldest dropped first, counted in ingest_dead_letters_dropped_total).
+    ingest_deadletter_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
+    ingest_deadletter_max_age_days: float = Field(default=30.0, gt=0, le=3650)
 
     @field_validator("ingest_routes")
     @classmethod

@@ -248,7 +248,7 @@ def deadletters_command(
             for name, count in sorted(store.counts().items()):
                 print(f"{name}\t{count}")
         elif action == "list":
-            letters = store.list(reason=reason, after_id=after_id, limit=limit)
+            letters, next_id = store.page(reason=reason, after_id=after_id, limit=limit)
             for d in letters:
                 cut = (
                     f"\ttruncated from {d.payload_bytes} bytes, sha256 {d.payload_sha256}"
@@ -256,8 +256,8 @@ def deadletters_command(
                     else ""
                 )
                 print(f"{d.id}\t{d.kind}\t{d.reason}\t{d.topic}\t{d.detail}\t{d.payload[:120]!r}{cut}")
-            if len(letters) == limit:
-                print(f"next: --after-id {letters[-1].id}")
+            if next_id is not None:
+                print(f"next: --after-id {next_id}")
         else:
             report = asyncio.run(
                 _replay(settings, store, ids=ids, reason=reason, after_id=after_id, limit=limit)

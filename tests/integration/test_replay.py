@@ -4,6 +4,10 @@ while the spool drains keeps the topic and payload of the message it came from."
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 import time
 import uuid
 
@@ -16,7 +20,7 @@ from ingest.influx import InfluxClient
 from ingest.replay import replay
 from ingest.schema import Message
 from ingest.spool import Spool
-from tests.helpers import eventually, ingest_settings, running_ingest
+from tests.helpers import ROOT, IngestProcess, eventually, ingest_settings, running_ingest
 
 pytestmark = pytest.mark.integration
 
@@ -141,3 +145,49 @@ async def test_replay_marks_only_the_letters_delivered_and_says_why_for_each_oth
         again = await replay(store, settings, service.influx, ids=[delivered.id, 2**62])
         assert again.replayed == []
         assert dict(again.skipped) == {delivered.id: "already_replayed", 2**62: "not_found"}
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ingest", "deadletters", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_cli_replay_marks_only_what_was_delivered_exits_1_on_skips_and_list_pages_on(
+    isolated, tmp_path
+):
+    settings = ingest_settings(isolated, tmp_path)
+    env = {**os.environ, **IngestProcess.env_for(isolated, tmp_path)}
+    topic = f"{isolated.prefix}/v1/hm-cli"
+    good = orjson.dumps({"ts": time.time() - 60, "values": {"energy": 3.0}})
+    huge = b"x" * (STORED_PAYLOAD_MAX + 1)
+    async with running_ingest(settings) as service:
+        now = time.time_ns()
+        await service.dead_letters.add_many(
+            [
+                DeadLetter(topic, good, Reason.UNKNOWN_DEVICE, "late", now),
+                DeadLetter(topic, huge, Reason.PAYLOAD_TOO_LARGE, "big", now),
+            ]
+        )
+        delivered, truncated = service.dead_letters.list()
+
+        replayed = await asyncio.to_thread(run_cli, env, "replay")
+        page = await asyncio.to_thread(run_cli, env, "list", "--limit", "1")
+        bad_ids = await asyncio.to_thread(run_cli, env, "replay", "--ids", str(2**63))
+
+        assert replayed.returncode == 1, replayed.stderr
+        assert f"skipped {truncated.id}\ttruncated" in replayed.stdout
+        assert "replayed 1 of 2 dead letters" in replayed.stdout
+        assert [d.id for d in service.dead_letters.list(pending_only=True)] == [truncated.id]
+        assert await eventually(lambda: isolated.count("district_heating", "energy_kwh") == 1)
+        assert page.returncode == 0, page.stderr
+        assert page.stdout.startswith(f"{delivered.id}\tmessage\tunknown_device\t{topic}")
+        assert page.stdout.rstrip().endswith(f"next: --after-id {delivered.id}")
+        assert bad_ids.returncode == 2
+        assert "--ids" in bad_ids.stderr

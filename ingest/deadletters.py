@@ -11,8 +11,10 @@ Two kinds of letter:
   without origins (spooled by an older version). Replaying writes the line to InfluxDB again.
 
 The store is bounded (``INGEST_DEADLETTER_MAX_BYTES``, ``INGEST_DEADLETTER_MAX_AGE_DAYS``):
-whenever letters are added, those older than the age bound go, then the oldest until the
-store fits its byte bound; each drop is counted (``ingest_dead_letters_dropped_total``).
+whenever ingest adds letters (and when it starts), those older than the age bound go, then the
+oldest until the store fits its byte bound; each drop is counted
+(``ingest_dead_letters_dropped_total``). Only ingest enforces them: the API and the CLI open
+the store without knowing ingest's bounds, and never add letters.
 A payload above ``STORED_PAYLOAD_MAX`` bytes is stored cut to that size, with its length and
 the SHA-256 of the whole: enough to recognise it, no longer enough to replay it.
 """

@@ -94,6 +94,7 @@ class IngestService:
             max_age_s=settings.ingest_deadletter_max_age_days * 86400,
             on_dropped=lambda bound, count: self.metrics.dead_letters_dropped.labels(bound).inc(count),
         )
+        self.dead_letters.prune()  # and on every add: letters past the age bound go at start too
         self.consumer = MqttConsumer(
             settings.mqtt_url,
             settings.ingest_client_id,

@@ -136,3 +136,19 @@ async def test_a_store_written_before_the_bounds_is_upgraded_in_place_and_its_by
 def test_dead_letter_bounds_below_their_minimum_are_refused(key, value):
     with pytest.raises(ValueError, match=key):
         IngestSettings(influx_url="http://127.0.0.1:8086", **{key: value})
+
+
+async def test_prune_drops_letters_that_aged_past_the_bound_while_nothing_was_added(tmp_path, drops):
+    path = tmp_path / "dl.sqlite"
+    store = open_store(path, drops, max_age_s=365 * 86400)
+    try:
+        await store.add_many([letter(b"ten days old", time.time_ns() - 10 * DAY_NS), letter(b"today")])
+    finally:
+        store.close()
+    store = open_store(path, drops, max_age_s=7 * 86400)  # as ingest restarts with a shorter bound
+    try:
+        assert store.prune() == {"age": 1, "bytes": 0}
+        assert [d.payload for d in store.list()] == [b"today"]
+    finally:
+        store.close()
+    assert drops == [("age", 1)]

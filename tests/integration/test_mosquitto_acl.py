@@ -304,7 +304,7 @@ def test_a_dead_letter_replayed_with_the_api_or_ingest_credentials_reaches_inges
 ) -> None:
     """The API replays as `api`; `python -m ingest deadletters replay` as `ingest` (its MQTT_URL)."""
     ingest = login(broker, clients, "ingest")
-    assert ingest.subscribe("$share/ingest/energy/v1/+") == 1
+    assert ingest.subscribe("energy/v1/+") == 1
     payload = f'{{"values": {{"power": 2.5}}, "by": "{username}"}}'.encode()
     store, letter_id = _letter_store(tmp_path, "energy/v1/hm-a", payload)
     try:
@@ -357,3 +357,21 @@ def test_a_device_cannot_command_another_node_or_write_its_topics(
     device_a = login(broker, clients, "hm-a")
     for topic in ("spBv1.0/plant/NCMD/hm-b", "spBv1.0/plant/NDATA/hm-b", "energy/v1/hm-b", "senml/hm-b/x"):
         assert device_a.publish(topic, b"{}") == NOT_AUTHORIZED, topic
+
+
+def test_over_mqtt_3_1_1_a_refused_publish_is_acknowledged_all_the_same(broker: Broker) -> None:
+    """Why replay speaks MQTT 5: to a 3.1.1 client the broker's refusal looks like success."""
+    legacy = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"legacy-{uuid.uuid4().hex[:8]}")
+    legacy.username_pw_set("hm-a", PASSWORDS["hm-a"])
+    connack: queue.Queue[ReasonCode] = queue.Queue()
+    legacy.on_connect = lambda _c, _u, _f, reason, _p: connack.put(reason)
+    legacy.connect("127.0.0.1", broker.port)
+    legacy.loop_start()
+    try:
+        assert connack.get(timeout=WAIT_S).value == 0
+        info = legacy.publish("energy/v1/hm-b", b"forged", qos=1)
+        info.wait_for_publish(timeout=WAIT_S)
+        assert info.is_published()  # PUBACKed, though the ACL dropped it
+    finally:
+        legacy.disconnect()
+        legacy.loop_stop()

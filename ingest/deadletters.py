@@ -128,6 +128,7 @@ class DeadLetterStore(SqliteStore):
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
+                db.execute("UPDATE dead_letter_totals SET bytes = bytes + ?", (sum(r[-1] for r in rows),))
                 return _enforce_bounds(db, cutoff_ns, self.max_bytes)
 
         dropped = await self.run(insert)
@@ -260,26 +261,33 @@ def _row(letter: DeadLetter) -> tuple[object, ...]:
 
 def _enforce_bounds(db: sqlite3.Connection, cutoff_ns: int, max_bytes: int) -> dict[str, int]:
     """Drop letters received before ``cutoff_ns``, then the oldest until the rest fit ``max_bytes``."""
+    (aged_bytes,) = db.execute(
+        "SELECT COALESCE(SUM(stored_bytes), 0) FROM dead_letters WHERE received_ns < ?", (cutoff_ns,)
+    ).fetchone()
     by_age = db.execute("DELETE FROM dead_letters WHERE received_ns < ?", (cutoff_ns,)).rowcount
-    excess = int(db.execute("SELECT bytes FROM dead_letter_totals").fetchone()[0]) - max_bytes
+    freed = int(aged_bytes)
+    excess = int(db.execute("SELECT bytes FROM dead_letter_totals").fetchone()[0]) - freed - max_bytes
     by_bytes = 0
     if excess > 0:
         last_id = None
         for letter_id, size in db.execute("SELECT id, stored_bytes FROM dead_letters ORDER BY id"):
             excess -= size
+            freed += size
             last_id = letter_id
             if excess <= 0:
                 break
         if last_id is not None:
             by_bytes = db.execute("DELETE FROM dead_letters WHERE id <= ?", (last_id,)).rowcount
+    if freed:
+        db.execute("UPDATE dead_letter_totals SET bytes = bytes - ?", (freed,))
     return {"age": by_age, "bytes": by_bytes}
 
 
 def _migrate(db: sqlite3.Connection) -> None:
     """Add what older stores lack (kinds, payload hashes, sizes) and the running byte total.
 
-    The total is kept by triggers, so every process that writes the file (ingest adds, the
-    API and the CLI mark replayed) agrees on it without a scan.
+    The total changes only where letters are added or dropped (``add_many``, the bounds), in
+    the same transaction; marking letters replayed (the API, the CLI) leaves sizes alone.
     """
     columns = {row[1] for row in db.execute("PRAGMA table_info(dead_letters)")}
     added = {
@@ -311,8 +319,4 @@ _SCHEMA_AFTER_COLUMNS = (
     " (only INTEGER PRIMARY KEY CHECK (only = 1), bytes INTEGER NOT NULL)",
     "INSERT OR IGNORE INTO dead_letter_totals (only, bytes)"
     " SELECT 1, COALESCE(SUM(stored_bytes), 0) FROM dead_letters",
-    "CREATE TRIGGER IF NOT EXISTS dead_letters_added AFTER INSERT ON dead_letters BEGIN"
-    " UPDATE dead_letter_totals SET bytes = bytes + NEW.stored_bytes; END",
-    "CREATE TRIGGER IF NOT EXISTS dead_letters_removed AFTER DELETE ON dead_letters BEGIN"
-    " UPDATE dead_letter_totals SET bytes = bytes - OLD.stored_bytes; END",
 )

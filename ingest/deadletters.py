@@ -238,7 +238,7 @@ class DeadLetterStore(SqliteStore):
         )
 
 
-def _row(letter: DeadLetter) -> tuple[object, ...]:
+def _row(letter: DeadLetter) -> tuple[Any, ...]:
     payload = letter.payload
     truncated = len(payload) > STORED_PAYLOAD_MAX
     stored = payload[:STORED_PAYLOAD_MAX] if truncated else payload

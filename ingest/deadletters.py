@@ -116,10 +116,10 @@ class DeadLetterStore(SqliteStore):
 
     async def add_many(self, letters: Sequence[DeadLetter]) -> None:
         """Store letters (payloads above STORED_PAYLOAD_MAX cut, hashed), then enforce the bounds."""
-        rows = [_row(d) for d in letters]
         cutoff_ns = time.time_ns() - int(self.max_age_s * 1e9)
 
         def insert(db: sqlite3.Connection) -> dict[str, int]:
+            rows = [_row(d) for d in letters]  # hashing here, on the store's thread, not the loop's
             with db:
                 db.execute("BEGIN")
                 db.executemany(

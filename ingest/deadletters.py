@@ -302,6 +302,14 @@ def _migrate(db: sqlite3.Connection) -> None:
         for name, definition in added.items():
             if name not in columns:
                 db.execute(f"ALTER TABLE dead_letters ADD COLUMN {name} {definition}")
+        if "kind" not in columns:
+            # Older versions dead-lettered a point refused while the spool drained as a message
+            # with an empty topic and the line as payload, and "replayed" it by publishing
+            # nothing: it is a line letter, and was never replayed.
+            db.execute(
+                "UPDATE dead_letters SET kind = 'line', replayed_ns = NULL WHERE topic = '' AND reason = ?",
+                (Reason.REJECTED_BY_DB.value,),
+            )
         if "stored_bytes" not in columns:
             db.execute(
                 "UPDATE dead_letters SET payload_bytes = LENGTH(payload), stored_bytes = LENGTH(payload)"

@@ -113,11 +113,16 @@ async def test_a_store_written_before_the_bounds_is_upgraded_in_place_and_its_by
         "INSERT INTO dead_letters (received_ns, topic, payload, reason, detail) VALUES (?, ?, ?, ?, ?)",
         (time.time_ns(), "energy/v1/hm-1", b"{}", "schema", "bad"),
     )
+    old.execute(  # a point refused while draining, "replayed" by publishing nothing
+        "INSERT INTO dead_letters (received_ns, topic, payload, reason, detail, replayed_ns)"
+        " VALUES (?, '', ?, 'rejected_by_db', 'conflict', ?)",
+        (time.time_ns(), b"district_heating x=1 1", time.time_ns()),
+    )
     old.commit()
     old.close()
     store = open_store(path, drops)
     try:
-        (upgraded,) = store.list()
+        upgraded, spooled_line = store.list()
         stored = store.stored_bytes()
         await store.add_many([letter(b"new")])
         assert store.stored_bytes() > stored
@@ -126,7 +131,8 @@ async def test_a_store_written_before_the_bounds_is_upgraded_in_place_and_its_by
     assert upgraded.kind == "message"
     assert upgraded.payload_bytes == 2
     assert not upgraded.truncated
-    assert stored == 2 + len("energy/v1/hm-1") + len("bad") + ROW_OVERHEAD
+    assert stored == 2 + len("energy/v1/hm-1") + len("bad") + 22 + len("conflict") + 2 * ROW_OVERHEAD
+    assert (spooled_line.kind, spooled_line.replayed_ns) == ("line", None)  # replayable, as it never was
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import signal
 import sys
@@ -53,11 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     en.add_argument("--chunk-hours", type=float, default=1.0, help="registers read per query (default 1 h)")
     en.add_argument("--lookback-days", type=float, default=35.0, help="how far back to seek each predecessor")
+    en.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve /metrics, /healthz, /readyz on INGEST_HTTP_HOST at this port (default: none)",
+    )
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
     try:
         settings = load(IngestSettings)
-        if args.command in (None, "run"):  # backfill and energy read device tags from the stored points
+        if args.command in (None, "run", "backfill", "energy"):
+            # backfill and energy read device tags from the stored points; the registry gives them
+            # each meter's power limit (max_power_kw, site area) for plausible interval energy
             registry = Registry.load(settings.assets_file) if settings.assets_file else Registry.empty()
         if args.command in (None, "run", "backfill", "energy"):  # fail now, in one line, not in a traceback
             factors = EmissionFactors.load(settings.emission_factors_file)
@@ -71,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
             settings, args.action, args.reason, args.limit, after_id=args.after_id, ids=args.ids
         )
     if args.command == "backfill":
-        return _backfill(settings, factors, args)
+        return _backfill(settings, factors, registry, args)
     if args.command == "energy":
-        return _energy(settings, factors, args)
+        return _energy(settings, factors, registry, args)
 
     from ingest.service import IngestService
 
@@ -110,8 +116,11 @@ def _utc_ns(text: str) -> int:
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
 
 
-def _backfill(settings: IngestSettings, factors: EmissionFactors, args: argparse.Namespace) -> int:
+def _backfill(
+    settings: IngestSettings, factors: EmissionFactors, registry: Registry, args: argparse.Namespace
+) -> int:
     from ingest.derive.backfill import HOUR_NS, backfill
+    from ingest.derive.plausible import energy_limits
     from ingest.influx import InfluxClient
 
     if args.end < args.start or args.chunk_hours <= 0 or args.lookback_days < 0:
@@ -131,19 +140,25 @@ def _backfill(settings: IngestSettings, factors: EmissionFactors, args: argparse
                 chunk_ns=int(args.chunk_hours * HOUR_NS),
                 lookback_ns=int(args.lookback_days * 24 * HOUR_NS),
                 replace_emissions=args.replace_emissions,
+                limits=energy_limits(settings, registry),
             )
         print(
             f"backfill: {report.registers_read} register readings, {report.energy_points} energy points, "
-            f"{report.emissions_points} emissions points written"
+            f"{report.emissions_points} emissions points written, "
+            f"{report.implausible} implausible intervals written as 0 kWh"
         )
 
     asyncio.run(run())
     return 0
 
 
-def _energy(settings: IngestSettings, factors: EmissionFactors, args: argparse.Namespace) -> int:
+def _energy(
+    settings: IngestSettings, factors: EmissionFactors, registry: Registry, args: argparse.Namespace
+) -> int:
     from ingest.derive.backfill import HOUR_NS
     from ingest.derive.follow import NS, EnergyFollower
+    from ingest.derive.plausible import energy_limits
+    from ingest.health import HealthServer
     from ingest.influx import InfluxClient
 
     if args.every <= 0 or args.window_minutes <= 0 or args.chunk_hours <= 0 or args.lookback_days < 0:
@@ -161,6 +176,7 @@ def _energy(settings: IngestSettings, factors: EmissionFactors, args: argparse.N
                 window_ns=int(args.window_minutes * 60 * NS),
                 lookback_ns=int(args.lookback_days * 24 * HOUR_NS),
                 chunk_ns=int(args.chunk_hours * HOUR_NS),
+                limits=energy_limits(settings, registry),
             )
             if not args.follow:
                 await follower.run_once()
@@ -171,11 +187,18 @@ def _energy(settings: IngestSettings, factors: EmissionFactors, args: argparse.N
                 loop.add_signal_handler(sig, stop.set)
             # A pass cut short by SIGTERM is harmless: what it wrote is idempotent, the rest is
             # written by the next follower's first pass.
-            following = asyncio.create_task(follower.run(args.every, stop))
-            await stop.wait()
-            following.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await following
+            async with asyncio.TaskGroup() as tasks:
+                following = tasks.create_task(follower.run(args.every, stop), name="energy-follower")
+                serving = None
+                if args.metrics_port is not None:
+                    health = HealthServer(follower.metrics.registry, lambda: follower.last_pass_ok)
+                    serving = tasks.create_task(
+                        health.serve(settings.ingest_http_host, args.metrics_port), name="health-server"
+                    )
+                await stop.wait()
+                following.cancel()
+                if serving is not None:
+                    serving.cancel()
 
     asyncio.run(run())
     return 0

@@ -19,6 +19,8 @@ class Reason(StrEnum):
     REJECTED_BY_DB = "rejected_by_db"
     NO_ADAPTER = "no_adapter"
     SPARKPLUG_NO_BIRTH = "sparkplug_no_birth"
+    DEVICE_NOT_ALLOWED = "device_not_allowed"
+    IMPLAUSIBLE_ENERGY = "implausible_energy"
 
 
 class ConfigError(Exception):

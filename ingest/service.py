@@ -68,7 +68,7 @@ class IngestService:
         self.metrics.spool_max_bytes.set(settings.ingest_spool_max_bytes)
         router = Router(default_routes(settings.mqtt_topic_prefix, settings.ingest_routes))
         # Power; interval energy and emissions unless INGEST_ENERGY=off (history in the data dir).
-        self.deriver = Deriver.for_settings(settings)
+        self.deriver = Deriver.for_settings(settings, registry)
         self.pipeline = Pipeline(
             router,
             Normaliser(

@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     dl = sub.add_parser("deadletters", help="list or replay dead letters")
     dl.add_argument("action", choices=["list", "counts", "replay"])
     dl.add_argument("--reason", help="only this reason code")
-    dl.add_argument("--limit", type=int, default=50)
+    dl.add_argument("--limit", type=_count, default=50, help="letters per page or replay (1-1000)")
+    dl.add_argument("--after-id", type=int, default=0, help="page on from this id (list prints the next)")
+    dl.add_argument("--ids", type=_ids, help="replay exactly these letters: 12,15,16")
     bf = sub.add_parser(
         "backfill", help="recompute energy and emissions for a time range (after factors change)"
     )
@@ -71,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "deadletters":
         from ingest.replay import deadletters_command
 
-        return deadletters_command(settings, args.action, args.reason, args.limit)
+        return deadletters_command(
+            settings, args.action, args.reason, args.limit, after_id=args.after_id, ids=args.ids
+        )
     if args.command == "backfill":
         return _backfill(settings, factors, registry, args)
     if args.command == "energy":
@@ -85,6 +89,23 @@ def main(argv: list[str] | None = None) -> int:
 
     asyncio.run(run())
     return 0
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError("must be 1 to 1000")
+    return value
+
+
+def _ids(text: str) -> list[int]:
+    try:
+        ids = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be comma-separated letter ids") from None
+    if not ids or len(ids) > 1000 or not all(1 <= i < 2**63 for i in ids):
+        raise argparse.ArgumentTypeError("must be 1 to 1000 letter ids, each from 1 to 2^63-1")
+    return ids
 
 
 def _utc_ns(text: str) -> int:

@@ -44,3 +44,11 @@ class IngestMetrics:
         )
         self.mqtt_connected = Gauge("ingest_mqtt_connected", "1 while connected to the broker", registry=r)
         self.influx_up = Gauge("ingest_influx_up", "1 when the last write to InfluxDB succeeded", registry=r)
+        self.dead_letters_dropped = Counter(
+            "ingest_dead_letters_dropped",
+            "Dead letters dropped to keep the store within its bounds, by reason (age, bytes)",
+            ["reason"],
+            registry=r,
+        )
+        for bound in ("age", "bytes"):
+            self.dead_letters_dropped.labels(bound)

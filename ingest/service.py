@@ -88,7 +88,13 @@ class IngestService:
         self.influx = InfluxClient.from_settings(settings)
         data_dir = settings.ingest_data_dir
         self.spool = Spool(data_dir / "spool.sqlite", settings.ingest_spool_max_bytes)
-        self.dead_letters = DeadLetterStore(data_dir / "dead_letters.sqlite")
+        self.dead_letters = DeadLetterStore(
+            data_dir / "dead_letters.sqlite",
+            max_bytes=settings.ingest_deadletter_max_bytes,
+            max_age_s=settings.ingest_deadletter_max_age_days * 86400,
+            on_dropped=lambda bound, count: self.metrics.dead_letters_dropped.labels(bound).inc(count),
+        )
+        self.dead_letters.prune()  # and on every add: letters past the age bound go at start too
         self.consumer = MqttConsumer(
             settings.mqtt_url,
             settings.ingest_client_id,
@@ -276,13 +282,13 @@ class IngestService:
         if previous is not None:
             # Spool in arrival order: the batch before may still be retrying its own write.
             await asyncio.wait([previous])
-        await self._spool_append("\n".join(batch.lines).encode(), len(batch.lines))
+        await self._spool_append("\n".join(batch.lines).encode(), len(batch.lines), batch.origins)
 
-    async def _spool_append(self, body: bytes, points: int) -> None:
+    async def _spool_append(self, body: bytes, points: int, origins: list[Message] | None = None) -> None:
         """Append to the spool; while it is full, wait (and do not ack): the broker holds the data."""
         while True:
             try:
-                await self.spool.append(body, points)
+                await self.spool.append(body, points, origins)
                 break
             except SpoolFull as exc:
                 log.error("spool_full_backpressure", error=str(exc))
@@ -300,15 +306,15 @@ class IngestService:
             return []
         except InfluxError as exc:
             if len(lines) == 1:
-                origin = origins[0] if origins else Message("", lines[0].encode(), time.time_ns())
                 log.warning("influx_rejected_point", line=lines[0][:200], error=exc.body[:200])
+                detail = f"{exc.body[:500]} | line: {lines[0][:500]}"
+                if not origins:  # a batch spooled without origins: the line itself is the letter
+                    line = lines[0].encode()
+                    return [DeadLetter("", line, Reason.REJECTED_BY_DB, detail, time.time_ns(), kind="line")]
+                origin = origins[0]
                 return [
                     DeadLetter(
-                        origin.topic,
-                        origin.payload,
-                        Reason.REJECTED_BY_DB,
-                        f"{exc.body[:500]} | line: {lines[0][:500]}",
-                        origin.received_ns,
+                        origin.topic, origin.payload, Reason.REJECTED_BY_DB, detail, origin.received_ns
                     )
                 ]
         half = len(lines) // 2
@@ -364,9 +370,9 @@ class IngestService:
             if oldest is None:
                 self._spool_ready.clear()
                 continue
-            batch_id, body, points = oldest
+            batch_id, body, points, origins, size = oldest
             try:
-                rejected = await self._write_precisely(body.decode().split("\n"), None)
+                rejected = await self._write_precisely(body.decode().split("\n"), origins)
             except InfluxUnavailable as exc:
                 log.warning("spool_drain_waiting", error=str(exc), delay_s=delay, batches=self.spool.batches)
                 await asyncio.sleep(delay)
@@ -376,7 +382,7 @@ class IngestService:
             if rejected:
                 await self.dead_letters.add_many(rejected)
                 self.metrics.dead_letters.labels(Reason.REJECTED_BY_DB.value).inc(len(rejected))
-            await self.spool.remove(batch_id, len(body))
+            await self.spool.remove(batch_id, size)
             self.metrics.influx_up.set(1)
             self.metrics.points_written.inc(points - len(rejected))
             self.metrics.spool_bytes.set(self.spool.bytes)

@@ -14,7 +14,7 @@ import sys
 from ingest import logs
 from ingest.config import IngestSettings, load
 from ingest.derive.emissions import EmissionFactors
-from ingest.errors import ConfigError
+from ingest.errors import ConfigError, StoreError
 from ingest.registry import Registry
 
 
@@ -77,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         async with IngestService(settings, registry) as service:
             await service.run()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except StoreError as exc:  # raised while opening the stores, before anything was consumed
+        print(f"data directory error: INGEST_DATA_DIR={settings.ingest_data_dir}: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -42,7 +42,10 @@ async def test_not_ready_while_the_broker_is_unreachable(isolated, tmp_path):
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.health.port}") as http:
                 health, ready = await asyncio.gather(http.get("/healthz"), http.get("/readyz"))
             assert health.status_code == 200
-            assert (ready.status_code, ready.json()) == (503, {"status": "not_ready"})
+            assert (ready.status_code, ready.json()) == (
+                503,
+                {"status": "not_ready", "reasons": ["mqtt: not subscribed"]},
+            )
         finally:
             service.stop()
             async with asyncio.timeout(30):

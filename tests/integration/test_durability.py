@@ -308,3 +308,80 @@ async def test_a_consumer_paused_for_many_keepalives_keeps_its_connection(isolat
         await asyncio.gather(task, return_exceptions=True)
     broker_log = (isolated.services.root / "mosquitto" / "mosquitto.log").read_text(errors="replace")
     assert f"Client {client_id} has exceeded timeout" not in broker_log
+
+
+# -- every declared metric moves ------------------------------------------------------------
+
+
+def metric_values(registry: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (family.name, tuple(sorted(s.labels.items()))): s.value
+        for family in registry.collect()
+        for s in family.samples
+        if not s.name.endswith("_created")
+    }
+
+
+async def test_every_declared_ingest_metric_moves_through_a_scenario(
+    auth_influx: AuthInflux, isolated: Isolation, tmp_path: Path
+) -> None:
+    """A damaged store, a stream with backpressure, bad payloads while the dead-letter store is
+    locked, InfluxDB refusing the writes (spool) and then taking them again, and a stop."""
+    from ingest.metrics import IngestMetrics
+
+    baseline = metric_values(IngestMetrics().registry)
+    snapshots: list[dict[tuple[str, tuple[tuple[str, str], ...]], float]] = []
+    (tmp_path / "energy.sqlite").write_bytes(b"\x00garbage" * 100)
+    user, password = ingest_user(auth_influx, isolated)
+    settings = ingest_settings(
+        isolated,
+        tmp_path,
+        influx_url=auth_influx.url,
+        influx_username=user,
+        influx_password=password,
+        ingest_batch_size=10,
+        ingest_batch_max_age_ms=1000,
+    )
+    messages = heat_stream(isolated.prefix, 150, time.time() - 3600)
+    bad_topic = messages[0][0]
+    async with running_ingest(settings) as service:
+        snap = lambda: snapshots.append(metric_values(service.metrics.registry))  # noqa: E731
+        assert sample(service, "ingest_mqtt_connected") == 1
+        snap()
+        await publish(isolated.services.mqtt_url, messages[:100])
+        assert await eventually(lambda: auth_influx.stored(isolated.db) == 100, deadline_s=60)
+        assert await eventually(lambda: sample(service, "ingest_messages_acked_total") == 100)
+        snap()
+
+        blocker = sqlite3.connect(tmp_path / "dead_letters.sqlite", isolation_level=None)
+        try:
+            blocker.execute("BEGIN EXCLUSIVE")
+            await publish(isolated.services.mqtt_url, [(bad_topic, b"{not json")] * 10)
+            assert await eventually(
+                lambda: sample(service, "ingest_store_write_errors_total", store="dead_letters") >= 1
+            )
+            snap()
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert await eventually(
+            lambda: sample(service, "ingest_dead_letters_total", reason="invalid_json") == 10
+        )
+
+        auth_influx.q(f"SET PASSWORD FOR \"{user}\" = 'revoked'")
+        await publish(isolated.services.mqtt_url, messages[100:])
+        assert await eventually(lambda: sample(service, "ingest_spool_bytes") > 0)
+        assert sample(service, "ingest_influx_up") == 0
+        snap()
+        auth_influx.q(f"SET PASSWORD FOR \"{user}\" = '{password}'")
+        assert await eventually(lambda: auth_influx.stored(isolated.db) == 150, deadline_s=90)
+        assert await eventually(lambda: sample(service, "ingest_spool_bytes") == 0)
+        snap()
+    assert sample(service, "ingest_mqtt_connected") == 0
+    snapshots.append(metric_values(service.metrics.registry))
+
+    families = {name for name, _ in baseline}
+    moved = {
+        key[0] for snapshot in snapshots for key, value in snapshot.items() if value != baseline.get(key)
+    }
+    assert families - moved == set(), "declared metrics that never moved"

@@ -132,7 +132,7 @@ class IngestService:
                 self.health.serve(self.settings.ingest_http_host, self.settings.ingest_http_port),
                 name="health-server",
             )
-            self._core_tasks = [consumer, committer, drainer, rebirths]
+            self._core_tasks = [consumer, committer, drainer]  # rebirths ends when no Sparkplug route
             await self._stopping.wait()
             log.info("shutdown_started")
             self.consumer.pause()

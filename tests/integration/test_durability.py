@@ -391,3 +391,32 @@ async def test_every_declared_ingest_metric_moves_through_a_scenario(
         key[0] for snapshot in snapshots for key, value in snapshot.items() if value != baseline.get(key)
     }
     assert families - moved == set(), "declared metrics that never moved"
+
+
+async def test_an_energy_history_that_cannot_be_written_holds_the_acks_and_loses_no_reading(
+    isolated: Isolation, tmp_path: Path
+) -> None:
+    """The register history must be durable before the acks; a failed save is retried with the
+    same changes (not dropped), so after recovery the history holds every meter's last reading."""
+    messages = heat_stream(isolated.prefix, 20, time.time() - 600, meters=10)
+    last_ts = {orjson.loads(payload)["ts"] for _, payload in messages[-10:]}
+    async with running_ingest(ingest_settings(isolated, tmp_path)) as service:
+        blocker = sqlite3.connect(tmp_path / "energy.sqlite", isolation_level=None)
+        try:
+            blocker.execute("BEGIN EXCLUSIVE")
+            await publish(isolated.services.mqtt_url, messages)
+            await not_ready_with(service, "energy: cannot write")
+            assert await eventually(lambda: sample(service, "ingest_messages_received_total") == 20)
+            assert sample(service, "ingest_messages_acked_total") == 0
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert await eventually(lambda: sample(service, "ingest_messages_acked_total") == 20, deadline_s=60)
+        assert (await readyz(service))[0] == 200
+    history = sqlite3.connect(tmp_path / "energy.sqlite")
+    try:
+        latest = history.execute("SELECT series, MAX(ts_ns) FROM registers GROUP BY series").fetchall()
+    finally:
+        history.close()
+    assert len(latest) == 10
+    assert {round(ts_ns / 1e9, 3) for _, ts_ns in latest} == {round(float(ts), 3) for ts in last_ts}

@@ -420,3 +420,24 @@ async def test_an_energy_history_that_cannot_be_written_holds_the_acks_and_loses
         history.close()
     assert len(latest) == 10
     assert {round(ts_ns / 1e9, 3) for _, ts_ns in latest} == {round(float(ts), 3) for ts in last_ts}
+
+
+async def test_a_missing_database_ingest_may_not_create_spools_until_an_admin_creates_it(
+    auth_influx: AuthInflux, isolated: Isolation, tmp_path: Path
+) -> None:
+    user, password = ingest_user(auth_influx, isolated)
+    auth_influx.q(f'DROP DATABASE "{isolated.db}"')  # and with it the user's grant
+    settings = ingest_settings(
+        isolated, tmp_path, influx_url=auth_influx.url, influx_username=user, influx_password=password
+    )
+    messages = heat_stream(isolated.prefix, 50, time.time() - 600)
+    async with running_ingest(settings) as service:
+        await publish(isolated.services.mqtt_url, messages)
+        await not_ready_with(service, "influx: refused writes (404)")
+        assert await eventually(lambda: sample(service, "ingest_messages_acked_total") == 50)
+        assert service.dead_letters.counts() == {}
+        auth_influx.q(f'CREATE DATABASE "{isolated.db}"')
+        auth_influx.q(f'GRANT ALL ON "{isolated.db}" TO "{user}"')
+        assert await eventually(lambda: auth_influx.stored(isolated.db) == 50, deadline_s=90)
+        assert await eventually(lambda: service.spool.empty, deadline_s=30)
+        assert service.dead_letters.counts() == {}

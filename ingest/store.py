@@ -124,7 +124,11 @@ class SqliteStore:
             raise StoreError(str(self.path), str(exc)) from exc
 
     def run_sync(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        return self._executor.submit(fn, self._db).result()
+        """:meth:`run` for callers outside the event loop (start-up, the CLI, the API)."""
+        try:
+            return self._executor.submit(fn, self._db).result()
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(str(self.path), str(exc)) from exc
 
     def close(self) -> None:
         self._executor.submit(self._db.close).result()

@@ -39,11 +39,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def create_app(settings: ApiSettings, resources: Resources | None = None) -> FastAPI:
     """Build the app; files are read and InfluxDB is opened by the lifespan, not here."""
+    metrics = ApiMetrics()
     app = FastAPI(
         title="Borlänge energy API",
         version="0.1.0",
         description=DESCRIPTION,
-        lifespan=lifespan_for(settings, resources),
+        lifespan=lifespan_for(settings, resources, metrics),
     )
     errors.install(app)
 
@@ -57,7 +58,6 @@ def create_app(settings: ApiSettings, resources: Resources | None = None) -> Fas
     app.include_router(live.router)
     # Before routing, so no route can read a body before its key is checked (api/bodyguard.py).
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.api_max_body_bytes)
-    metrics = ApiMetrics()
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_api_route("/metrics", metrics.exposition, include_in_schema=False)
     return app

@@ -211,11 +211,17 @@ class LiveFeed:
             if not self._subscribers:
                 self._wake.clear()
                 await self._wake.wait()
+                # Idle since who knows when: start from now, not from the old cursor (nobody was
+                # listening, and reading everything since would be a flood).
+                self._high_water_ns = self._resume_after_ns = None
+                self._delivered.clear()
                 continue
             try:
                 await self.poll()
             except (InfluxUnavailable, InfluxError) as exc:  # the loop boundary: streams go on, quietly
                 log.warning("live_feed_poll_failed", error=str(exc), subscribers=len(self._subscribers))
+            except Exception:  # a bug here must not end the TaskGroup, and with it the whole API
+                log.exception("live_feed_poll_crashed", subscribers=len(self._subscribers))
             try:
                 async with asyncio.timeout(self.interval_s):
                     await self._closed.wait()

@@ -9,6 +9,7 @@ import re
 import time
 
 import httpx
+import orjson
 import pytest
 
 from ingest.influx import InfluxClient
@@ -129,9 +130,9 @@ async def test_a_key_holds_at_most_its_cap_of_streams_and_gets_429_above_it(feed
             async with asyncio.timeout(60):
                 for s in streams:
                     await s.opened.wait()
-            refused = await client.get("/stream", params={"key": keys["tunabyggen"]})
-            assert refused.status_code == 429
-            assert refused.json()["error"] == "too_many_streams"
+            async with client.stream("GET", "/stream", params={"key": keys["tunabyggen"]}) as refused:
+                assert refused.status_code == 429  # checked before reading: a 200 here would stream on
+                assert orjson.loads(await refused.aread())["error"] == "too_many_streams"
             # Another key is not affected.
             other = OpenStream(client, keys["stora"])
             async with asyncio.timeout(60):
@@ -183,9 +184,10 @@ async def test_a_measurement_written_far_faster_than_1000_points_a_second_is_str
 async def test_a_last_event_id_that_is_not_an_id_in_range_is_a_400(feed_world, bad):
     url, keys, _ = feed_world
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        r = await client.get("/stream", params={"key": keys["operator"]}, headers={"Last-Event-ID": bad})
-    assert r.status_code == 400
-    assert r.json()["error"] == "bad_last_event_id"
+        headers = {"Last-Event-ID": bad}
+        async with client.stream("GET", "/stream", params={"key": keys["operator"]}, headers=headers) as r:
+            assert r.status_code == 400
+            assert orjson.loads(await r.aread())["error"] == "bad_last_event_id"
 
 
 async def test_last_event_id_1_does_not_replay_the_whole_history(feed_world):

@@ -48,6 +48,24 @@ MAX_PAGES_PER_POLL = 50  # 500,000 rows; past it the next poll goes on from wher
 Group = tuple[str | None, str | None, int]
 
 
+def _visible(
+    owner_tag: str, site_tag: str, scope_owner: str | None, site_id: str | None, registry: Registry
+) -> bool:
+    """Whether a point tagged ``owner_tag``/``site_tag`` belongs to a stream of ``scope_owner``
+    (None: operator), narrowed to ``site_id``: as ``scope_condition``/``site_condition`` say in
+    InfluxQL, a site's points carry its id *and* its owner (a commissioning device may be stored
+    under any site's id with the owner ``unassigned``), and an owner sees only its own owner tag,
+    on a site the registry gives to that owner when the site is registered."""
+    if site_id is not None:
+        site = registry.sites.get(site_id)
+        if site_tag != site_id or site is None or owner_tag != site.owner:
+            return False
+    if scope_owner is None:
+        return True
+    registered = registry.sites.get(site_tag)
+    return owner_tag == scope_owner and (registered is None or registered.owner == scope_owner)
+
+
 @dataclass(frozen=True, slots=True)
 class Tick:
     """What one subscriber gets from one poll: its new points (oldest first) and its overview."""
@@ -72,13 +90,7 @@ class Subscription:
         return (self.scope.owner, self.site_id, self.devices_registered)
 
     def sees(self, point: LivePoint) -> bool:
-        """The owner tag must be the scope's, and a registered site must be the scope owner's too."""
-        if self.site_id is not None and point.reading.site != self.site_id:
-            return False
-        if self.scope.owner is None:
-            return True
-        site = self.registry.sites.get(point.reading.site)
-        return point.owner == self.scope.owner and (site is None or site.owner == self.scope.owner)
+        return _visible(point.owner, point.reading.site, self.scope.owner, self.site_id, self.registry)
 
 
 def overview_of(
@@ -98,12 +110,8 @@ def overview_of(
     newest: int | None = None
     reporting = 0
     for tags, row in rows:
-        if site_id is not None and tags.get("site") != site_id:
+        if not _visible(tags.get("owner", ""), tags.get("site", ""), owner, site_id, registry):
             continue
-        if owner is not None:
-            site = registry.sites.get(tags.get("site", ""))
-            if tags.get("owner") != owner or (site is not None and site.owner != owner):
-                continue
         reporting += 1
         newest = max(newest or 0, int(row["time"]))
         if row.get("supply_temp_c") is not None:

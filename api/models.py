@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -139,25 +139,45 @@ class OverviewOut(BaseModel):
 class DeadLetterOut(BaseModel):
     id: int
     received_at: dt.datetime
-    topic: str
+    topic: str = Field(description="the MQTT topic it came on (empty for a `line` letter)")
+    kind: Literal["message", "line"] = Field(
+        description="`message`: replayed by republishing to its topic; `line`: a line-protocol point, "
+        "replayed by writing it to InfluxDB again"
+    )
     reason: Reason
     detail: str
     device: str | None
-    payload: str = Field(description="the payload as text (undecodable bytes replaced)")
+    payload: str = Field(description="the stored payload as text (undecodable bytes replaced)")
+    payload_bytes: int | None = Field(description="length of the whole payload as received")
+    payload_sha256: str | None = Field(description="hex SHA-256 of the whole payload as received")
+    truncated: bool = Field(description="the payload was cut on storing: this letter cannot be replayed")
     replayed_at: dt.datetime | None
 
 
 class DeadLettersOut(BaseModel):
     counts: dict[str, int]
     items: list[DeadLetterOut]
+    next: int | None = Field(description="`after_id` of the next page; null on the last page")
+
+
+LetterId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class ReplayIn(BaseModel):
-    ids: list[int] | None = Field(default=None, max_length=10_000, description="these letters only")
+    ids: list[LetterId] | None = Field(
+        default=None, max_length=1000, description="exactly these letters (at most 1000)"
+    )
     reason: Reason | None = Field(default=None, description="only letters with this reason")
-    limit: int = Field(default=1000, ge=1, le=10_000)
+    after_id: int = Field(default=0, ge=0, le=2**63 - 1, description="without ids: pending after this id")
+    limit: int = Field(default=1000, ge=1, le=1000, description="without ids: at most this many letters")
+
+
+class ReplaySkipped(BaseModel):
+    id: int
+    reason: str = Field(description="why it was not replayed (not_found, already_replayed, truncated, …)")
 
 
 class ReplayOut(BaseModel):
-    selected: int
-    published: int
+    selected: int = Field(description="letters asked for (ids) or selected (pending)")
+    replayed: int = Field(description="letters delivered, and so marked replayed")
+    skipped: list[ReplaySkipped] = Field(description="the others, each with its reason; still pending")

@@ -13,6 +13,7 @@ from api.influxql import TZ, Every, check_buckets, ident, tag_equals, time_range
 from api.models import DeviceSeries, Reading, SeriesPoint
 from api.timerange import TimeRange, to_datetime
 from ingest.influx import InfluxClient
+from ingest.registry import Device, Site
 from ingest.schema import MEASUREMENT_OF_KIND, QUANTITIES
 
 RawMeasurement = Literal["district_heating", "electricity", "indoor_climate", "weather"]
@@ -34,6 +35,21 @@ _LOCAL = ZoneInfo(TZ)
 def scope_condition(scope: Scope) -> str:
     """The filter that keeps a query inside the caller's scope (operators: none)."""
     return "" if scope.owner is None else tag_equals("owner", scope.owner)
+
+
+def site_condition(site: Site) -> str:
+    """A registered site's points: its id held to its owner.
+
+    The tags alone do not make a point the site's: a device accepted in commissioning mode
+    is stored under its own key as device and site with the owner ``unassigned``, and its key
+    may be any site's id. Those points are for operators' network-wide queries only.
+    """
+    return f"{tag_equals('owner', site.owner)} AND {tag_equals('site', site.id)}"
+
+
+def device_condition(device: Device, site: Site) -> str:
+    """A registered device's points: its id held to its site and the site's owner."""
+    return f"{site_condition(site)} AND {tag_equals('device', device.id)}"
 
 
 def series_rows(results: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, str], list[dict[str, Any]]]]:

@@ -4,6 +4,7 @@ Grafana is not installable here (SPEC §2), so the tests expand each panel's que
 Grafana's InfluxDB datasource does and run it against real InfluxDB:
 
 - ``$timeFilter`` → ``time >= <from>ms and time <= <to>ms``;
+- ``${__from}`` / ``${__to}`` → the range's start / end in epoch milliseconds;
 - ``$__interval`` → the range divided by the panel's data points, rounded to a "nice" step
   (Grafana's ``rangeutil.roundInterval`` table), never below the datasource's minimum;
 - ``$name`` / ``${name}`` → a variable's value, regex-escaped as Grafana does inside ``/…/``;
@@ -112,6 +113,8 @@ def expand(
         "__timeFilter": time_range.filter,
         "__interval": step,
         "__interval_ms": str(duration_ms(step)),
+        "__from": str(time_range.start_ms),
+        "__to": str(time_range.end_ms),
     }
 
     def substitute(match: re.Match[str]) -> str:

@@ -2,9 +2,11 @@
 suffer from. Returns problems as readable lines; an empty list means clean.
 
 Checks: unique dashboard uids and panel ids; every panel and target bound to a provisioned
-datasource uid; a unit on every data panel; ``$timeFilter`` in every InfluxQL SELECT; no
-hard-coded time ranges (``now()``, literal time comparisons, fixed PromQL range selectors,
-absolute dashboard time).
+datasource uid; a unit on every data panel; in every InfluxQL SELECT either ``$timeFilter`` or
+a trailing window ending at the range's end (``time > ${__to}ms - 15m AND time <= ${__to}ms``,
+for "now" figures that must not depend on the range's length); no hard-coded time ranges
+(``now()``, other literal time comparisons, fixed PromQL range selectors, absolute dashboard
+time).
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from typing import Any
 from dashboards.datasources import PROVISIONED_UIDS
 
 _LITERAL_TIME_CONDITION = re.compile(r"\btime\s*[<>]=?", re.IGNORECASE)
+# A window of fixed length up to the selected range's end: Grafana's ${__to} in epoch ms.
+_TRAILING_WINDOW = re.compile(
+    r"\btime\s*>=?\s*\$\{__to\}ms\s*-\s*\d+(?:ms|s|m|h|d|w)\s+AND\s+time\s*<=?\s*\$\{__to\}ms",
+    re.IGNORECASE,
+)
 _NOW = re.compile(r"\bnow\s*\(\s*\)", re.IGNORECASE)
 _FIXED_PROM_RANGE = re.compile(r"\[\s*\d+[smhdwy]\s*\]")
 _PANELS_WITHOUT_DATA = {"row", "text"}
@@ -105,11 +112,12 @@ def _datasource_problems(datasource: Any) -> list[str]:
 def lint_influxql(query: str) -> list[str]:
     """Problems of one InfluxQL panel query."""
     problems = []
-    if query.lstrip().upper().startswith("SELECT") and "$timeFilter" not in query:
-        problems.append("SELECT without $timeFilter (would scan all time)")
+    windows = _TRAILING_WINDOW.findall(query)
+    if query.lstrip().upper().startswith("SELECT") and "$timeFilter" not in query and not windows:
+        problems.append("SELECT without $timeFilter or a window up to ${__to} (would scan all time)")
     if _NOW.search(query):
         problems.append("uses now(): a hard-coded time range")
-    if _LITERAL_TIME_CONDITION.search(query.replace("$timeFilter", "")):
+    if _LITERAL_TIME_CONDITION.search(_TRAILING_WINDOW.sub("", query.replace("$timeFilter", ""))):
         problems.append("compares time literally: a hard-coded time range")
     return problems
 

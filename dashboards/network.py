@@ -39,25 +39,64 @@ DELTA_T = (
     'SELECT mean("delta_t_k") AS "ΔT" FROM "district_heating" '
     f"WHERE $timeFilter AND {NETWORK} GROUP BY time($__interval) fill(none)"
 )
-# Hourly sums of interval emissions are kg per hour: the rate the operators watch.
+# Hourly sums of interval emissions are kg per hour: the trend the operators watch. The last bar
+# is the hour so far, so it is low until the hour ends; the "Now" stat uses EMISSION_RATE_NOW.
 EMISSION_RATE = (
     'SELECT sum("co2e_kg") AS "district_heat" FROM "emissions" '
     "WHERE $timeFilter AND \"carrier\" = 'district_heat' AND \"method\" = 'location' "
     "GROUP BY time(1h) fill(none)"
+)
+
+# The "Now" panels look back from the end of the selected range (Grafana's ${__to}, epoch ms:
+# "now" on a live dashboard) over fixed windows, not over the whole range: a sum over the
+# range's last, partial hour bucket showed 4.2 kg/h at 20:06 while the rate was ~41 kg/h, and a
+# count over the range called a substation silent for 23 hours "reporting".
+RANGE_END = "${__to}ms"
+
+
+def trailing(window: str) -> str:
+    """InfluxQL time condition: the ``window`` (an InfluxQL duration) up to the range's end."""
+    return f"time > {RANGE_END} - {window} AND time <= {RANGE_END}"
+
+
+# Every interval of a meter that reports on a fixed period dividing an hour falls into any
+# 60-minute window exactly once per period, whatever the phase: the sum is the energy of a
+# full hour, i.e. kg/h, without waiting for the clock hour to end.
+RATE_WINDOW = "60m"
+EMISSION_RATE_NOW = (
+    'SELECT sum("co2e_kg") AS "district_heat" FROM "emissions" '
+    f"WHERE {trailing(RATE_WINDOW)} AND \"carrier\" = 'district_heat' AND \"method\" = 'location'"
 )
 TOP_SUBSTATIONS = (
     'SELECT top("site_kw", "site", 10) AS "power_kw" FROM ('
     'SELECT mean("power_kw") AS "site_kw" FROM "district_heating" '
     f'WHERE $timeFilter AND {NETWORK} GROUP BY "site")'
 )
-LAST_READING_PER_SITE = (
-    'SELECT last("power_kw") AS "power_kw" FROM "district_heating" '
-    f'WHERE $timeFilter AND {NETWORK} GROUP BY "site"'
-)
+# A substation is reporting when its heat meter sent a reading within FRESH_WINDOW (meters
+# send every few seconds to 15 minutes); "seen" is any reading within KNOWN_LOOKBACK, the
+# substations InfluxDB knows of. Both independent of the selected range's length.
+FRESH_WINDOW = "15m"
+KNOWN_LOOKBACK = "30d"
 SITES_REPORTING = (
-    'SELECT count("last_kw") AS "sites" FROM ('
-    'SELECT last("power_kw") AS "last_kw" FROM "district_heating" '
-    f'WHERE $timeFilter AND {NETWORK} GROUP BY "site")'
+    'SELECT count("fresh_kw") AS "reporting", count("seen_kw") AS "seen in 30 days" FROM ('
+    'SELECT last("power_kw") AS "fresh_kw" FROM "district_heating" '
+    f'WHERE {trailing(FRESH_WINDOW)} AND {NETWORK} GROUP BY "site"), ('
+    'SELECT last("power_kw") AS "seen_kw" FROM "district_heating" '
+    f'WHERE {trailing(KNOWN_LOOKBACK)} AND {NETWORK} GROUP BY "site")'
+)
+# Every meter seen within KNOWN_LOOKBACK with its latest reading, however long ago: the meters
+# silent longest are the ones to look for, so the range must not hide them. The table sorts
+# oldest first.
+# The latest reading of each meter that is reporting, summed: the load now. Grouping by
+# $__interval instead would count only the meters that happened to report in the last bucket.
+HEAT_LOAD_NOW_MW = (
+    'SELECT sum("meter_kw") / 1000 AS "heat_load_mw" FROM ('
+    'SELECT last("power_kw") AS "meter_kw" FROM "district_heating" '
+    f'WHERE {trailing(FRESH_WINDOW)} AND {NETWORK} GROUP BY "device")'
+)
+LAST_READING_PER_METER = (
+    'SELECT last("power_kw") AS "power_kw" FROM "district_heating" '
+    f'WHERE {trailing(KNOWN_LOOKBACK)} AND {NETWORK} GROUP BY "site", "device"'
 )
 
 
@@ -83,30 +122,35 @@ def build() -> dash.Dashboard:
         .with_row(row("Now"))
         .with_panel(
             stat_panel(
-                "Heat load",
+                "Heat load (meters reporting in the last 15 min)",
                 "megwatt",
-                influx_targets(HEAT_LOAD_MW),
-                description="Sum of every heat meter's mean power per interval.",
+                influx_targets(HEAT_LOAD_NOW_MW),
+                description="Sum of the latest power of every heat meter that sent a reading in the "
+                "15 minutes up to the end of the selected range; silent meters are not counted "
+                "(see Substations reporting).",
                 decimals=2,
             )
         )
         .with_panel(stat_panel("Mean ΔT", UNIT_DELTA_K, influx_targets(DELTA_T), decimals=1))
         .with_panel(
             stat_panel(
-                "Emission rate (district heat)",
+                "Emission rate, last 60 min (district heat)",
                 UNIT_KG_PER_H,
-                influx_targets(EMISSION_RATE),
-                description="CO2e per hour with the location-based factor: an accounting figure, "
-                "not a marginal effect.",
+                influx_targets(EMISSION_RATE_NOW),
+                description="CO2e of the interval energy in the 60 minutes up to the end of the "
+                "selected range (now, on a live dashboard), with the location-based factor: kg/h. "
+                "An accounting figure, not a marginal effect.",
                 decimals=0,
             )
         )
         .with_panel(
             stat_panel(
-                "Substations reporting",
+                "Substations reporting (last 15 min)",
                 "short",
-                influx_targets(SITES_REPORTING),
-                description="Sites with at least one heat-meter reading in the selected range.",
+                influx_targets(InfluxQL(SITES_REPORTING).alias("$col")),
+                description="Substations whose heat meter sent a reading in the 15 minutes up to the "
+                "end of the selected range, next to those seen in the 30 days before it.",
+                no_value="0",
             )
         )
         .with_row(row("Trends"))
@@ -129,6 +173,7 @@ def build() -> dash.Dashboard:
                 "Emission rate (district heat, location-based)",
                 UNIT_KG_PER_H,
                 influx_targets(InfluxQL(EMISSION_RATE).alias("district heat")),
+                description="Hourly sums of interval CO2e: kg/h. The last bar is the hour so far.",
                 bars=True,
             )
         )
@@ -143,11 +188,14 @@ def build() -> dash.Dashboard:
         )
         .with_panel(
             table_panel(
-                "Data freshness",
+                "Data freshness (every meter seen in 30 days, oldest first)",
                 "kwatt",
-                influx_targets(InfluxQL(LAST_READING_PER_SITE).table()),
-                description="Each substation's latest heat-meter reading and how long ago it arrived.",
+                influx_targets(InfluxQL(LAST_READING_PER_METER).table()),
+                description="Each heat meter's latest reading and how long ago it was taken, silent "
+                "meters first. Looks back 30 days from the end of the selected range, whatever its "
+                "length: a meter silent longer than the range is the one to look for.",
                 time_from_now=True,
+                sort_by_time=True,
             )
         )
     )

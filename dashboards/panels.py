@@ -108,8 +108,12 @@ def stat_panel(
     height: int = 5,
     reducer: str = "lastNotNull",
     decimals: int | None = None,
+    no_value: str | None = None,
 ) -> stat.Panel:
-    """A big-number panel of one reduction (default: the latest value) of its series."""
+    """A big-number panel of one reduction (default: the latest value) of its series.
+
+    ``no_value`` is shown instead of "No data" (e.g. "0" for a count InfluxDB answers with null).
+    """
     panel = (
         stat.Panel()
         .title(title)
@@ -124,6 +128,8 @@ def stat_panel(
     )
     if decimals is not None:
         panel = panel.decimals(decimals)
+    if no_value is not None:
+        panel = panel.no_value(no_value)
     return panel
 
 
@@ -155,8 +161,10 @@ def table_panel(
     width: int = 12,
     height: int = 8,
     time_from_now: bool = False,
+    sort_by_time: bool = False,
 ) -> table.Panel:
-    """A table of rows; ``time_from_now`` shows the Time column as "3 minutes ago" (freshness)."""
+    """A table of rows; ``time_from_now`` shows the Time column as "3 minutes ago" (freshness),
+    ``sort_by_time`` sorts rows oldest first (InfluxQL cannot order across series)."""
     panel = (
         table.Panel()
         .title(title)
@@ -169,6 +177,8 @@ def table_panel(
     )
     if time_from_now:
         panel = panel.override_by_name("Time", [DynamicConfigValue(id_val="unit", value="dateTimeFromNow")])
+    if sort_by_time:
+        panel = panel.sort_by([common_builders.TableSortByFieldState().display_name("Time").desc(False)])
     return panel
 
 

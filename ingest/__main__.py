@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import signal
 import sys
@@ -14,7 +13,7 @@ import sys
 from ingest import logs
 from ingest.config import IngestSettings, load
 from ingest.derive.emissions import EmissionFactors
-from ingest.errors import ConfigError
+from ingest.errors import ConfigError, StoreError
 from ingest.registry import Registry
 
 
@@ -26,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     dl = sub.add_parser("deadletters", help="list or replay dead letters")
     dl.add_argument("action", choices=["list", "counts", "replay"])
     dl.add_argument("--reason", help="only this reason code")
-    dl.add_argument("--limit", type=int, default=50)
+    dl.add_argument("--limit", type=_count, default=50, help="letters per page or replay (1-1000)")
+    dl.add_argument("--after-id", type=int, default=0, help="page on from this id (list prints the next)")
+    dl.add_argument("--ids", type=_ids, help="replay exactly these letters: 12,15,16")
     bf = sub.add_parser(
         "backfill", help="recompute energy and emissions for a time range (after factors change)"
     )
@@ -51,11 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     en.add_argument("--chunk-hours", type=float, default=1.0, help="registers read per query (default 1 h)")
     en.add_argument("--lookback-days", type=float, default=35.0, help="how far back to seek each predecessor")
+    en.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve /metrics, /healthz, /readyz on INGEST_HTTP_HOST at this port (default: none)",
+    )
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
     try:
         settings = load(IngestSettings)
-        if args.command in (None, "run"):  # backfill and energy read device tags from the stored points
+        if args.command in (None, "run", "backfill", "energy"):
+            # backfill and energy read device tags from the stored points; the registry gives them
+            # each meter's power limit (max_power_kw, site area) for plausible interval energy
             registry = Registry.load(settings.assets_file) if settings.assets_file else Registry.empty()
         if args.command in (None, "run", "backfill", "energy"):  # fail now, in one line, not in a traceback
             factors = EmissionFactors.load(settings.emission_factors_file)
@@ -65,11 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "deadletters":
         from ingest.replay import deadletters_command
 
-        return deadletters_command(settings, args.action, args.reason, args.limit)
+        return deadletters_command(
+            settings, args.action, args.reason, args.limit, after_id=args.after_id, ids=args.ids
+        )
     if args.command == "backfill":
-        return _backfill(settings, factors, args)
+        return _backfill(settings, factors, registry, args)
     if args.command == "energy":
-        return _energy(settings, factors, args)
+        return _energy(settings, factors, registry, args)
 
     from ingest.service import IngestService
 
@@ -77,8 +87,29 @@ def main(argv: list[str] | None = None) -> int:
         async with IngestService(settings, registry) as service:
             await service.run()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except StoreError as exc:  # raised while opening the stores, before anything was consumed
+        print(f"data directory error: INGEST_DATA_DIR={settings.ingest_data_dir}: {exc}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError("must be 1 to 1000")
+    return value
+
+
+def _ids(text: str) -> list[int]:
+    try:
+        ids = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be comma-separated letter ids") from None
+    if not ids or len(ids) > 1000 or not all(1 <= i < 2**63 for i in ids):
+        raise argparse.ArgumentTypeError("must be 1 to 1000 letter ids, each from 1 to 2^63-1")
+    return ids
 
 
 def _utc_ns(text: str) -> int:
@@ -89,8 +120,11 @@ def _utc_ns(text: str) -> int:
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
 
 
-def _backfill(settings: IngestSettings, factors: EmissionFactors, args: argparse.Namespace) -> int:
+def _backfill(
+    settings: IngestSettings, factors: EmissionFactors, registry: Registry, args: argparse.Namespace
+) -> int:
     from ingest.derive.backfill import HOUR_NS, backfill
+    from ingest.derive.plausible import energy_limits
     from ingest.influx import InfluxClient
 
     if args.end < args.start or args.chunk_hours <= 0 or args.lookback_days < 0:
@@ -110,19 +144,25 @@ def _backfill(settings: IngestSettings, factors: EmissionFactors, args: argparse
                 chunk_ns=int(args.chunk_hours * HOUR_NS),
                 lookback_ns=int(args.lookback_days * 24 * HOUR_NS),
                 replace_emissions=args.replace_emissions,
+                limits=energy_limits(settings, registry),
             )
         print(
             f"backfill: {report.registers_read} register readings, {report.energy_points} energy points, "
-            f"{report.emissions_points} emissions points written"
+            f"{report.emissions_points} emissions points written, "
+            f"{report.implausible} implausible intervals written as 0 kWh"
         )
 
     asyncio.run(run())
     return 0
 
 
-def _energy(settings: IngestSettings, factors: EmissionFactors, args: argparse.Namespace) -> int:
+def _energy(
+    settings: IngestSettings, factors: EmissionFactors, registry: Registry, args: argparse.Namespace
+) -> int:
     from ingest.derive.backfill import HOUR_NS
     from ingest.derive.follow import NS, EnergyFollower
+    from ingest.derive.plausible import energy_limits
+    from ingest.health import HealthServer
     from ingest.influx import InfluxClient
 
     if args.every <= 0 or args.window_minutes <= 0 or args.chunk_hours <= 0 or args.lookback_days < 0:
@@ -140,6 +180,7 @@ def _energy(settings: IngestSettings, factors: EmissionFactors, args: argparse.N
                 window_ns=int(args.window_minutes * 60 * NS),
                 lookback_ns=int(args.lookback_days * 24 * HOUR_NS),
                 chunk_ns=int(args.chunk_hours * HOUR_NS),
+                limits=energy_limits(settings, registry),
             )
             if not args.follow:
                 await follower.run_once()
@@ -150,11 +191,21 @@ def _energy(settings: IngestSettings, factors: EmissionFactors, args: argparse.N
                 loop.add_signal_handler(sig, stop.set)
             # A pass cut short by SIGTERM is harmless: what it wrote is idempotent, the rest is
             # written by the next follower's first pass.
-            following = asyncio.create_task(follower.run(args.every, stop))
-            await stop.wait()
-            following.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await following
+            async with asyncio.TaskGroup() as tasks:
+                following = tasks.create_task(follower.run(args.every, stop), name="energy-follower")
+                serving = None
+                if args.metrics_port is not None:
+                    health = HealthServer(
+                        follower.metrics.registry,
+                        lambda: [] if follower.last_pass_ok else ["energy: the last follower pass failed"],
+                    )
+                    serving = tasks.create_task(
+                        health.serve(settings.ingest_http_host, args.metrics_port), name="health-server"
+                    )
+                await stop.wait()
+                following.cancel()
+                if serving is not None:
+                    serving.cancel()
 
     asyncio.run(run())
     return 0

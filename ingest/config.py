@@ -99,6 +99,15 @@ class IngestSettings(MqttSettings, InfluxSettings):
     ingest_shutdown_timeout_s: float = Field(default=10.0, gt=0)
     # Topic filters per payload adapter, overriding the defaults: "senml=senml/#;ttn=v3/+/devices/+/up".
     ingest_routes: str = ""
+    # Dead letters: the store's bounds (oldest dropped first, counted in ingest_dead_letters_dropped_total).
+    ingest_deadletter_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
+    ingest_deadletter_max_age_days: float = Field(default=30.0, gt=0, le=3650)
+    # Plausible interval energy (docs/emissions.md): an interval above limit × elapsed + resolution is
+    # dead-lettered as implausible_energy, not booked. Defaults: ingest/derive/plausible.py.
+    ingest_max_power_kw_district_heat: float = Field(default=10_000.0, gt=0)
+    ingest_max_power_kw_electricity: float = Field(default=2_000.0, gt=0)
+    ingest_max_heat_w_per_m2: float = Field(default=250.0, gt=0)
+    ingest_energy_resolution_kwh: float = Field(default=10.0, ge=0)
 
     @field_validator("ingest_routes")
     @classmethod

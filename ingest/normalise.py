@@ -64,21 +64,37 @@ class Normaliser:
             for kind, measurement in MEASUREMENT_OF_KIND.items()
         }
 
-    def normalise(self, readings: Iterable[RawReading], received_ns: int) -> Normalised:
+    def normalise(
+        self,
+        readings: Iterable[RawReading],
+        received_ns: int,
+        *,
+        speaker: str | None = None,
+        topic: str = "",
+    ) -> Normalised:
+        """Points and rejections of ``readings``.
+
+        ``speaker`` is the topic level the broker binds to the publishing user when the devices
+        are named in the payload (``Router.speaker``): a registered device that it may not speak
+        for is rejected as ``device_not_allowed``. None: the topic itself vouches for the device.
+        """
         out = Normalised([], [], [])
         for reading in readings:
             try:
-                self._one(reading, received_ns, out)
+                self._one(reading, received_ns, out, speaker, topic)
             except PayloadError as exc:
                 out.rejections.append(Rejection(exc.reason, exc.detail, reading.device_key))
         return out
 
-    def _one(self, reading: RawReading, received_ns: int, out: Normalised) -> None:
+    def _one(
+        self, reading: RawReading, received_ns: int, out: Normalised, speaker: str | None, topic: str
+    ) -> None:
         device = self.registry.resolve(reading.device_key)
         for alt_key in reading.alt_keys if device is None else ():
             device = self.registry.resolve(alt_key)
             if device is not None:
                 break
+        kind = None if device is None else device.kind
         if device is None:
             if not self.accept_unknown:
                 raise PayloadError(Reason.UNKNOWN_DEVICE, f"device {reading.device_key!r} is not registered")
@@ -87,6 +103,15 @@ class Normaliser:
                 device = Registry.unassigned(reading.device_key)
                 if len(self._unassigned) < 100_000:
                     self._unassigned[reading.device_key] = device
+            kind = self._infer_kind(reading)
+        elif speaker is not None and not device.may_speak(speaker):
+            # The ACL fixes the topic, not the payload: a sensor's own credentials must not report
+            # for another owner's meter by naming it (docs/deploy.md, "Device identity").
+            raise PayloadError(
+                Reason.DEVICE_NOT_ALLOWED,
+                f"topic {topic!r} (speaker {speaker!r}) may not report for device {device.id!r}"
+                f" (named as {reading.device_key!r}): not its id, an external id or one of its gateways",
+            )
 
         ts_ns = received_ns if reading.ts_ns is None else reading.ts_ns
         if ts_ns > received_ns + FUTURE_TOLERANCE_NS:
@@ -97,11 +122,11 @@ class Normaliser:
         by_measurement: dict[Measurement, dict[str, float]] = {}
         implausible: list[str] = []
         # A device with its own field map takes the slow path, where that map comes first.
-        targets = self._targets.get(device.kind) if device.kind is not None and not device.field_map else None
+        targets = self._targets.get(kind) if kind is not None and not device.field_map else None
         for key, (value, unit) in reading.values.items():
             target = targets.get(key) if targets is not None else None
             if target is None:
-                target = self._target(device, key, reading)
+                target = self._target(device, kind, key, reading)
                 if target is None:
                     continue  # vendor extras (light, motion, rssi…) are not part of the schema
             quantity, measurement = target
@@ -134,30 +159,51 @@ class Normaliser:
             out.devices.append((device, point))
 
     def _target(
-        self, device: ResolvedDevice, key: str, reading: RawReading
+        self, device: ResolvedDevice, kind: DeviceKind | None, key: str, reading: RawReading
     ) -> tuple[Quantity, Measurement] | None:
         """Where a key that is not one of the kind's own quantities goes (the slow path).
 
-        The device's own field map comes first, then quantity names, then the kind's vendor map; a
-        quantity of another device kind is a schema error; an unregistered device's measurement is
-        inferred.
+        The device's own field map comes first, then quantity names, then the kind's vendor map
+        (for an unregistered device: the kind inferred from its reading); a quantity of another
+        device kind is a schema error for a registered device, and lands in its own measurement
+        for an unregistered one.
         """
         mapped = device.field_map.get(key)
         quantity = QUANTITIES.get(mapped) if mapped else QUANTITIES.get(key)
-        if quantity is None and device.kind is not None:
-            mapped = self.vendor_maps.get(device.kind, {}).get(key)
+        if quantity is None and kind is not None:
+            mapped = self.vendor_maps.get(kind, {}).get(key)
             quantity = QUANTITIES.get(mapped) if mapped else None
         if quantity is None:
             return None
         if device.kind is None:
+            if kind is not None and kind in quantity.kinds:
+                return quantity, MEASUREMENT_OF_KIND[kind]
             return quantity, self._infer(quantity.name, reading)
         if device.kind not in quantity.kinds:
             raise PayloadError(Reason.SCHEMA, f"{device.kind} {device.id!r} cannot report {quantity.name!r}")
         return quantity, MEASUREMENT_OF_KIND[device.kind]
 
+    def _infer_kind(self, reading: RawReading) -> DeviceKind | None:
+        """An unregistered device's kind: the one whose quantities and vendor keys the reading
+        names most (ties: heat meter, electricity meter, indoor sensor, weather station).
+
+        Commissioning mode has no registry entry to say what a device is, yet a SenML heat
+        meter's ``t_supply``/``t_return`` only mean something through the heat-meter vendor map.
+        """
+        best, best_count = None, 0
+        for kind in MEASUREMENT_OF_KIND:
+            vendor = self.vendor_maps.get(kind, {})
+            count = 0
+            for key in reading.values:
+                quantity = QUANTITIES.get(key) or QUANTITIES.get(vendor.get(key, ""))
+                count += quantity is not None and kind in quantity.kinds
+            if count > best_count:
+                best, best_count = kind, count
+        return best
+
     @staticmethod
     def _infer(name: str, reading: RawReading) -> Measurement:
-        """Measurement of an unregistered device's quantity (commissioning mode has no kind)."""
+        """Measurement of an unregistered device's quantity that is not of its inferred kind."""
         if name == "power" and ("energy_import" in reading.values or "energy_export" in reading.values):
             return Measurement.ELECTRICITY
         return MEASUREMENT_OF_KIND[QUANTITIES[name].kinds[0]]

@@ -18,7 +18,9 @@ from ingest.schema import Message, Point
 class PointDeriver(Protocol):
     """The derive step (ingest.derive.Deriver): may add fields in place and returns new points."""
 
-    def derive(self, devices: list[tuple[ResolvedDevice, Point]]) -> list[Point]: ...
+    def derive(
+        self, devices: list[tuple[ResolvedDevice, Point]], rejections: list[Rejection] | None = None
+    ) -> list[Point]: ...
 
 
 @dataclass(slots=True)
@@ -59,7 +61,10 @@ class Pipeline:
         except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError) as exc:
             # An adapter bug must not stop the stream: keep the message and say what broke.
             return Outcome([], [Rejection(Reason.SCHEMA, f"{adapter.name}: {type(exc).__name__}: {exc}")])
-        normalised = self.normaliser.normalise(readings, message.received_ns)
+        speaker = self.router.speaker(message.topic)
+        normalised = self.normaliser.normalise(
+            readings, message.received_ns, speaker=speaker, topic=message.topic
+        )
         if self.deriver is not None and normalised.devices:
-            normalised.points.extend(self.deriver.derive(normalised.devices))
+            normalised.points.extend(self.deriver.derive(normalised.devices, normalised.rejections))
         return Outcome(normalised.points, normalised.rejections)

@@ -2,7 +2,12 @@
 
 The file is YAML or TOML. Devices are looked up by their id or by any of their external ids
 (DevEUI, SenML base name, Sparkplug ``group/edge/device``); lookups are case-insensitive
-because DevEUIs arrive in either case.
+because DevEUIs arrive in either case, so two devices whose identities differ only in case
+(or that share an external id) are refused at load: one of them would silently win.
+
+Who may speak for a device (docs/deploy.md, "Device identity"): a message whose device is
+named in the payload (SenML, wmbusmeters) is accepted only from a topic whose user-bound
+level is one of the device's own identities or one of its ``gateways``.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -19,6 +24,7 @@ from ingest.errors import ConfigError
 from ingest.schema import UNASSIGNED_OWNER, DeviceKind
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+_TOPIC_LEVEL = r"^[^/+#\s]+$"  # one MQTT topic level, as a username in the ACL's %u can fill it
 
 
 class Owner(BaseModel):
@@ -48,6 +54,13 @@ class Device(BaseModel):
     field_map: dict[str, str] = Field(default_factory=dict)
     # Where the flow sensor sits: water properties for derived power are taken at that temperature.
     flow_sensor: Literal["supply", "return"] = "return"
+    # The MQTT identities (the topic level the ACL binds to a username, e.g. a SenML gateway's
+    # ``senml/<gateway>/…``) that may report for this device besides its own id and external ids.
+    # Several, because a wireless M-Bus meter is often heard by more than one gateway.
+    gateways: tuple[Annotated[str, Field(pattern=_TOPIC_LEVEL)], ...] = Field(default=(), max_length=64)
+    # The most power this meter can deliver (a heat meter's substation, an electricity meter's main
+    # fuse); interval energy above it is implausible (docs/emissions.md). None: from the site's area.
+    max_power_kw: float | None = Field(default=None, gt=0)
 
 
 class AssetFile(BaseModel):
@@ -73,7 +86,21 @@ class AssetFile(BaseModel):
         ):
             if len(ids) != len(set(ids)):
                 raise ValueError(f"duplicate {kind} id")
+        _check_identities(self.devices)
         return self
+
+
+def _check_identities(devices: tuple[Device, ...]) -> None:
+    """Refuse two devices that answer to the same identity (lookups ignore case)."""
+    claimed: dict[str, tuple[str, str]] = {}  # lower-cased identity -> (device id, identity as written)
+    for index, device in enumerate(devices):
+        for identity in dict.fromkeys((device.id, *device.external_ids)):
+            other = claimed.setdefault(identity.lower(), (device.id, identity))
+            if other[0] != device.id:
+                raise ValueError(
+                    f"devices.{index}: device {device.id!r} identity {identity!r} collides with"
+                    f" device {other[0]!r} identity {other[1]!r} (identities ignore case)"
+                )
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +115,12 @@ class ResolvedDevice:
     field_map: dict[str, str]
     flow_sensor: Literal["supply", "return"]
     tags: tuple[tuple[str, str], ...]  # sorted tag pairs for the line protocol
+    # Lower-cased topic identities that may speak for the device: its id, external ids, gateways.
+    speakers: frozenset[str] = frozenset()
+
+    def may_speak(self, speaker: str) -> bool:
+        """Whether a topic whose user-bound level is ``speaker`` may report for this device."""
+        return speaker.lower() in self.speakers
 
 
 def _tags(owner: str, site: str, device: str, network: str | None) -> tuple[tuple[str, str], ...]:
@@ -117,6 +150,7 @@ class Registry:
                 field_map=dict(device.field_map),
                 flow_sensor=device.flow_sensor,
                 tags=_tags(site.owner, site.id, device.id, site.network),
+                speakers=frozenset(k.lower() for k in (device.id, *device.external_ids, *device.gateways)),
             )
             for key in (device.id, *device.external_ids):
                 self._by_key[key.lower()] = resolved
@@ -139,7 +173,9 @@ class Registry:
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"])
-            raise ConfigError(f"ASSETS_FILE {path}: {where}: {err['msg']}") from None
+            # A model-level check (references, collisions) has no location: its message names it.
+            message = err["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"ASSETS_FILE {path}: {where + ': ' if where else ''}{message}") from None
 
     def resolve(self, key: str) -> ResolvedDevice | None:
         return self._by_key.get(key.lower())
@@ -156,4 +192,5 @@ class Registry:
             field_map={},
             flow_sensor="return",
             tags=_tags(UNASSIGNED_OWNER, key, key, None),
+            speakers=frozenset({key.lower()}),
         )

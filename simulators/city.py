@@ -131,6 +131,11 @@ class CityDevice:
             return (self.dev_eui,)
         return ()
 
+    def gateways(self) -> tuple[str, ...]:
+        """Who else may report for the device: a SenML gateway publishes its meters on
+        ``senml/<gateway>/…`` (its MQTT user), naming each meter in the payload."""
+        return (self.gateway,) if self.format is Format.SENML else ()
+
 
 @dataclass
 class City:
@@ -154,6 +159,7 @@ class City:
                     kind=d.kind,
                     external_ids=d.external_ids(),
                     field_map=d.field_map,
+                    gateways=d.gateways(),
                 )
                 for d in self.devices
             ),

@@ -24,6 +24,31 @@ assert _spec.loader
 local_services = importlib.util.module_from_spec(_spec)
 sys.modules["local_services"] = local_services
 _spec.loader.exec_module(local_services)
+# Every server, ingest or other child a test starts dies with the test run (see services.py).
+local_services.die_with_this_process()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Last sweep: no child a test or fixture started outlives the run (atexit repeats it)."""
+    local_services.stop_started()
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test() -> Iterator[None]:
+    """Stop the children a test started and left running (it failed before its own cleanup).
+
+    Children of wider-scoped fixtures (the session's servers) started before this runs and are
+    kept; the test's own function-scoped fixtures have been torn down when this resumes.
+    """
+    before = set(local_services.started())
+    yield
+    local_services.stop_started([proc for proc in local_services.started() if proc not in before])
+
+
+def as_number(cell: object) -> float:
+    """A numeric cell of an InfluxDB answer, null read as 0: InfluxDB may answer an aggregate row
+    with nulls (a count over a range or field without points, seen mid-write)."""
+    return float(cell) if isinstance(cell, int | float) else 0.0
 
 
 @dataclass
@@ -61,7 +86,9 @@ class Isolation:
 
     def query(self, q: str) -> list[list[object]]:
         """Run InfluxQL against the test's database; returns the first series' values (or [])."""
-        r = httpx.get(f"{self.services.influx_url}/query", params={"q": q, "db": self.db, "epoch": "ns"})
+        r = httpx.get(
+            f"{self.services.influx_url}/query", params={"q": q, "db": self.db, "epoch": "ns"}, timeout=60
+        )
         r.raise_for_status()
         result = r.json()["results"][0]
         assert "error" not in result, result
@@ -70,7 +97,7 @@ class Isolation:
 
     def count(self, measurement: str, field: str) -> int:
         rows = self.query(f'SELECT count("{field}") FROM "{measurement}"')  # noqa: S608 (test's own names)
-        return int(rows[0][1]) if rows else 0  # type: ignore[call-overload]
+        return int(as_number(rows[0][1])) if rows else 0
 
 
 @pytest.fixture

@@ -136,9 +136,9 @@ def points() -> list[Point]:
     return out
 
 
-async def write(influx_url: str, db: str) -> int:
-    """Create ``db`` and write the data set into it; returns the number of points."""
-    data = points()
+async def write(influx_url: str, db: str, data: list[Point] | None = None) -> int:
+    """Create ``db`` and write the data set (or ``data``) into it; returns the number of points."""
+    data = points() if data is None else data
     async with InfluxClient(influx_url, db) as client:
         await client.ensure_database()
         for start in range(0, len(data), 5000):

@@ -16,6 +16,7 @@ from typing import Any
 from ingest.config import IngestSettings
 from ingest.registry import Registry
 from ingest.service import IngestService
+from tests.conftest import local_services
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,9 +93,25 @@ class IngestProcess:
         return env
 
     def start(self) -> None:
+        """Start it; it is SIGKILLed if the test run dies and stopped when the test ends (conftest)."""
+        assert self.proc is None or self.proc.poll() is not None, "already running"
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "ingest"], env=self.env, stderr=log, cwd=ROOT)
+            self.proc = local_services.track(
+                subprocess.Popen(
+                    [sys.executable, "-m", "ingest"],
+                    env=self.env,
+                    stderr=log,
+                    cwd=ROOT,
+                    preexec_fn=local_services.child_preexec(signal.SIGKILL),
+                )
+            )
+
+    def stop(self) -> None:
+        """Kill it if it still runs (for ``finally``: whatever the test did, nothing outlives it)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")[self._log_offset :]

@@ -12,9 +12,8 @@ from api import energy
 from api.csvexport import CSV_RESPONSE, csv_response
 from api.deps import CurrentScope, ScopedSite, State
 from api.energy import EmissionsEvery, EnergyEvery
-from api.influxql import tag_equals
 from api.models import EmissionsOut, EnergyOut
-from api.readings import scope_condition
+from api.readings import scope_condition, site_condition
 from api.timerange import Align, resolve
 
 router = APIRouter(tags=["energy and emissions"])
@@ -60,9 +59,7 @@ async def site_energy(
 ) -> EnergyOut | Response:
     """kWh used per period and carrier, from interval energy; kWh/m² from the heated floor area."""
     window = resolve(start, end, default=_DEFAULT[every], limit=_LIMIT[every], align=_ALIGN[every])
-    buckets = await energy.energy(
-        state.influx, tag_equals("site", site.id), window, every, site.floor_area_m2
-    )
+    buckets = await energy.energy(state.influx, site_condition(site), window, every, site.floor_area_m2)
     if format == "csv":
         rows = ((b.start.isoformat(), b.carrier, b.kwh, b.kwh_per_m2) for b in buckets)
         return csv_response(f"{site.id}-energy-{every}.csv", ["start", "carrier", "kwh", "kwh_per_m2"], rows)
@@ -104,7 +101,7 @@ async def site_emissions(
     format: Format = "json",
 ) -> EmissionsOut | Response:
     """kg CO2e of one site per period, by carrier and method (location/market)."""
-    return await _emissions(state, site.id, tag_equals("site", site.id), every, start, end, format)
+    return await _emissions(state, site.id, site_condition(site), every, start, end, format)
 
 
 @router.get("/emissions", response_model=EmissionsOut, responses=CSV_RESPONSE)

@@ -12,7 +12,7 @@ from api.errors import not_found
 from api.influxql import tag_equals
 from api.models import OverviewOut
 from api.overview import network_overview
-from api.readings import scope_condition
+from api.readings import scope_condition, site_condition
 from api.state import ApiState
 from ingest.registry import Site
 from ingest.schema import DeviceKind
@@ -39,7 +39,7 @@ async def overview_for(state: ApiState, scope: Scope, site: Site | None, network
     """The overview over the scope, narrowed to one site or one network when given."""
     conditions = [scope_condition(scope)]
     if site is not None:
-        conditions.append(tag_equals("site", site.id))
+        conditions.append(site_condition(site))
     if network is not None:
         conditions.append(tag_equals("network", network))
     return await network_overview(

@@ -12,9 +12,9 @@ from api import readings
 from api.csvexport import CSV_RESPONSE, csv_response
 from api.deps import ScopedDevice, ScopedSite, State
 from api.errors import ApiError
-from api.influxql import EVERY_PATTERN, Every, tag_equals
+from api.influxql import EVERY_PATTERN, Every
 from api.models import DeviceLatestOut, SeriesOut, SiteLatestOut
-from api.readings import ALL_FIELDS, Aggregate, RawMeasurement
+from api.readings import ALL_FIELDS, Aggregate, RawMeasurement, device_condition, site_condition
 from api.timerange import NS, resolve
 from ingest.schema import MEASUREMENT_OF_KIND
 
@@ -43,14 +43,15 @@ MAX_EVERY = dt.timedelta(days=366)
 @router.get("/sites/{site_id}/latest", response_model=SiteLatestOut)
 async def site_latest(state: State, site: ScopedSite) -> SiteLatestOut:
     """The newest point of each device of the site, whatever its measurement."""
-    found = await readings.latest(state.influx, readings.RAW_MEASUREMENTS, tag_equals("site", site.id))
+    found = await readings.latest(state.influx, readings.RAW_MEASUREMENTS, site_condition(site))
     return SiteLatestOut(site=site.id, readings=found)
 
 
 @router.get("/devices/{device_id}/latest", response_model=DeviceLatestOut)
 async def device_latest(state: State, device: ScopedDevice) -> DeviceLatestOut:
     measurement = MEASUREMENT_OF_KIND[device.kind].value
-    found = await readings.latest(state.influx, (measurement,), tag_equals("device", device.id))
+    condition = device_condition(device, state.registry.sites[device.site])
+    found = await readings.latest(state.influx, (measurement,), condition)
     return DeviceLatestOut(device=device.id, reading=found[0] if found else None)
 
 
@@ -101,7 +102,7 @@ async def site_series(
     format: Format = "json",
 ) -> SeriesOut | Response:
     """A field of every device of the site over a range: raw points, or ``aggregate`` per ``every``."""
-    condition = tag_equals("site", site.id)
+    condition = site_condition(site)
     return await _series(state, site.id, measurement, field, condition, start, end, every, aggregate, format)
 
 
@@ -118,7 +119,7 @@ async def device_series(
 ) -> SeriesOut | Response:
     """A field of one device over a range (its measurement follows from its kind)."""
     measurement = MEASUREMENT_OF_KIND[device.kind].value
-    condition = tag_equals("device", device.id)
+    condition = device_condition(device, state.registry.sites[device.site])
     return await _series(
         state, device.site, measurement, field, condition, start, end, every, aggregate, format
     )

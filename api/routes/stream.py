@@ -20,10 +20,9 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from api.deps import State, StreamKeyId, StreamScope, StreamSite
 from api.errors import bad_request
-from api.influxql import tag_equals
 from api.livefeed import Subscription
 from api.livepages import LivePoint, read_after
-from api.readings import scope_condition
+from api.readings import scope_condition, site_condition
 from api.routes.network import heat_meters_in
 from api.timerange import NS, now_ns
 
@@ -79,9 +78,7 @@ async def stream(
     The key may come as ``?key=`` because browsers' EventSource cannot send headers; see
     docs/api.md for the trade-off. Another owner's ``site`` is a 404 before the stream opens.
     """
-    condition = " AND ".join(
-        c for c in (scope_condition(scope), tag_equals("site", site.id) if site else "") if c
-    )
+    condition = " AND ".join(c for c in (scope_condition(scope), site_condition(site) if site else "") if c)
     # Nothing at or before the start again: the client's last event, or a minute ago.
     start = resumed_at if resumed_at is not None else now_ns() - _FIRST_LOOK_BACK_NS
     cursor = start

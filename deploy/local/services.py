@@ -18,6 +18,8 @@ running as root.
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import ctypes
 import json
 import os
@@ -27,8 +29,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -84,33 +88,79 @@ def _wait(check: object, what: str, log: Path, proc: subprocess.Popen[bytes], ti
 
 
 _DIE_WITH_PARENT = False
+# Every child started through this module (or handed to track()) since die_with_this_process().
+_STARTED: list[subprocess.Popen[bytes]] = []
 
 
 def die_with_this_process() -> None:
-    """Servers started from now on get SIGTERM when this process dies, however it dies.
+    """Children started from now on die when this process dies, however it dies.
 
     For the test suite and the benchmarks, so a killed run leaves no servers behind; not for
-    ``start`` from the command line, whose servers must outlive it.
+    ``start`` from the command line, whose servers must outlive it. Two mechanisms, because
+    neither covers every case alone:
+
+    - ``PR_SET_PDEATHSIG`` (see :func:`child_preexec`): the kernel signals the child when the
+      thread that started it ends, which covers ``kill -9`` of this process;
+    - an ``atexit`` hook stopping every child still running (:func:`stop_started`), which covers
+      a normal exit or Ctrl-C, and children started from a thread other than the main one.
     """
     global _DIE_WITH_PARENT
+    if not _DIE_WITH_PARENT:
+        atexit.register(stop_started)
     _DIE_WITH_PARENT = True
 
 
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+def child_preexec(signum: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A ``preexec_fn`` giving the child ``signum`` when its parent dies (None when not asked for).
+
+    The death signal fires when the *thread* that forked the child ends, not the process: a
+    child started from a short-lived thread (``asyncio.to_thread``) would be killed with that
+    thread. So it is only set up from the main thread; other children rely on the atexit hook.
+    """
+    if not _DIE_WITH_PARENT or threading.current_thread() is not threading.main_thread():
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signum)  # PR_SET_PDEATHSIG = 1
+        if os.getppid() != parent:  # the parent died before prctl: the signal will never come
+            os._exit(1)
+
+    return preexec
+
+
+def track(proc: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+    """Remember a child so :func:`stop_started` stops it; returns it."""
+    _STARTED.append(proc)
+    return proc
+
+
+def started() -> list[subprocess.Popen[bytes]]:
+    """Children started (or tracked) so far that have not exited yet."""
+    _STARTED[:] = [proc for proc in _STARTED if proc.poll() is None]
+    return list(_STARTED)
+
+
+def stop_started(only: list[subprocess.Popen[bytes]] | None = None) -> list[int]:
+    """Stop every child still running (or those of ``only``); returns their pids."""
+    leftovers = [proc for proc in (started() if only is None else only) if proc.poll() is None]
+    for proc in leftovers:
+        stop_pid(proc.pid)
+    return [proc.pid for proc in leftovers]
 
 
 def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
     """Start a server in its own session (Ctrl-C in the terminal is ours to handle), stderr to log."""
     with open(log, "ab") as stderr:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             argv,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             start_new_session=True,
-            preexec_fn=_die_with_parent if _DIE_WITH_PARENT else None,
+            preexec_fn=child_preexec(),
         )
+    return track(proc) if _DIE_WITH_PARENT else proc
 
 
 def _tcp_open(port: int) -> bool:
@@ -169,8 +219,14 @@ log_type notice
     return Running("mosquitto", proc.pid, port, f"mqtt://127.0.0.1:{port}"), proc
 
 
-def start_influxd(directory: Path, port: int | None = None) -> tuple[Running, subprocess.Popen[bytes]]:
-    """Start InfluxDB 1.x with its HTTP API and its RPC port on loopback."""
+def start_influxd(
+    directory: Path, port: int | None = None, *, auth_enabled: bool = False
+) -> tuple[Running, subprocess.Popen[bytes]]:
+    """Start InfluxDB 1.x with its HTTP API and its RPC port on loopback.
+
+    ``auth_enabled=True`` turns on ``[http] auth-enabled``: create the first (admin) user with
+    ``CREATE USER … WITH ALL PRIVILEGES``, which InfluxDB allows unauthenticated while none exists.
+    """
     port = port or free_port()
     rpc_port = free_port()
     directory.mkdir(parents=True, exist_ok=True)
@@ -192,6 +248,7 @@ bind-address = "127.0.0.1:{rpc_port}"
   bind-address = "127.0.0.1:{port}"
   log-enabled = false
   max-body-size = 0
+  auth-enabled = {"true" if auth_enabled else "false"}
 [monitor]
   store-enabled = false
 [logging]
@@ -226,6 +283,8 @@ def stop_pid(pid: int, timeout: float = 15.0) -> None:
                 return
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)  # reap our own child; SIGKILL cannot be ignored
 
 
 def _load_state(directory: Path) -> list[Running]:

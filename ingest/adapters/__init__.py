@@ -18,6 +18,7 @@ from typing import Protocol
 from paho.mqtt.client import topic_matches_sub
 
 from ingest.adapters.chirpstack import ChirpStackAdapter
+from ingest.adapters.identity import TopicBinding, speaker_level, speaker_of
 from ingest.adapters.native import NativeV1Adapter
 from ingest.adapters.senml import SenmlAdapter
 from ingest.adapters.sparkplug import SparkplugAdapter
@@ -31,6 +32,7 @@ __all__ = ["DEFAULT_FILTERS", "DEFAULT_VENDOR_MAPS", "Adapter", "Router", "defau
 
 class Adapter(Protocol):
     name: str
+    binding: TopicBinding  # how the topic vouches for the device (ingest.adapters.identity)
 
     def parse(self, message: Message) -> list[RawReading]: ...
 
@@ -60,6 +62,7 @@ class Router:
     def __init__(self, routes: Sequence[tuple[str, Adapter]]) -> None:
         self.routes = list(routes)
         self._cache: dict[str, Adapter | None] = {}
+        self._speakers: dict[str, str | None] = {}
 
     @property
     def filters(self) -> list[str]:
@@ -72,6 +75,20 @@ class Router:
             found = next((a for f, a in self.routes if topic_matches_sub(f, topic)), None)
             if len(self._cache) < 100_000:
                 self._cache[topic] = found
+            return found
+
+    def speaker(self, topic: str) -> str | None:
+        """The user-bound level of ``topic`` when its adapter takes the device from the payload.
+
+        None: the adapter's binding needs no check (see ingest.adapters.identity).
+        """
+        try:
+            return self._speakers[topic]
+        except KeyError:
+            route = next(((f, a) for f, a in self.routes if topic_matches_sub(f, topic)), None)
+            found = None if route is None else speaker_of(route[1].binding, speaker_level(route[0]), topic)
+            if len(self._speakers) < 100_000:
+                self._speakers[topic] = found
             return found
 
 

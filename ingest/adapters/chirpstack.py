@@ -11,6 +11,7 @@ its messages are dead-lettered as invalid JSON.
 from __future__ import annotations
 
 from ingest.adapters.common import level_after, load_json, numeric_values, parse_rfc3339
+from ingest.adapters.identity import TopicBinding
 from ingest.errors import PayloadError, Reason
 from ingest.schema import Message, RawReading
 
@@ -19,6 +20,7 @@ class ChirpStackAdapter:
     """Reads ChirpStack v4 ``event/up`` messages."""
 
     name = "chirpstack"
+    binding: TopicBinding = "relay"
 
     def parse(self, message: Message) -> list[RawReading]:
         event = load_json(message.payload)

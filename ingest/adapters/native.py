@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from ingest.adapters.common import parse_time
+from ingest.adapters.identity import TopicBinding
 from ingest.errors import PayloadError, Reason
 from ingest.schema import Message, RawReading
 
@@ -43,6 +44,7 @@ class NativeV1Adapter:
     """Reads native v1 payloads; the device id is the topic's last level."""
 
     name = "native"
+    binding: TopicBinding = "topic"
 
     def parse(self, message: Message) -> list[RawReading]:
         device_key = message.topic.rsplit("/", 1)[-1]

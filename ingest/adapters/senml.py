@@ -21,6 +21,7 @@ import re
 from typing import Any
 
 from ingest.adapters.common import MAX_UNIX_SECONDS, NS, last_level, load_json, number
+from ingest.adapters.identity import TopicBinding
 from ingest.errors import PayloadError, Reason
 from ingest.schema import Message, RawReading
 
@@ -35,6 +36,7 @@ class SenmlAdapter:
     """Reads SenML JSON packs (an array of records)."""
 
     name = "senml"
+    binding: TopicBinding = "payload"
 
     def parse(self, message: Message) -> list[RawReading]:
         pack = load_json(message.payload)

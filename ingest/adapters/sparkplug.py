@@ -32,6 +32,7 @@ from google.protobuf.message import DecodeError
 from pysparkplug import DataType, DBirth, DData, Metric, NBirth, NCmd, NData, NDeath
 
 from ingest import units
+from ingest.adapters.identity import TopicBinding
 from ingest.errors import PayloadError, Reason
 from ingest.schema import Message, RawReading
 
@@ -56,6 +57,7 @@ class SparkplugAdapter:
     """Reads Sparkplug B messages, keeping the births needed to resolve aliases."""
 
     name = "sparkplug"
+    binding: TopicBinding = "topic"
 
     def __init__(self) -> None:
         self.node_births: dict[NodeKey, NBirth] = {}

@@ -12,6 +12,7 @@ field may be missing; only ``decoded_payload`` is required.
 from __future__ import annotations
 
 from ingest.adapters.common import level_after, load_json, numeric_values, parse_rfc3339
+from ingest.adapters.identity import TopicBinding
 from ingest.errors import PayloadError, Reason
 from ingest.schema import Message, RawReading
 
@@ -20,6 +21,7 @@ class TheThingsStackAdapter:
     """Reads The Things Stack v3 ``up`` messages."""
 
     name = "ttn"
+    binding: TopicBinding = "relay"
 
     def parse(self, message: Message) -> list[RawReading]:
         doc = load_json(message.payload)

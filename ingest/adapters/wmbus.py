@@ -9,6 +9,7 @@ wmbusmeters config), with the M-Bus ``id`` as an alternative key; the time is ``
 from __future__ import annotations
 
 from ingest.adapters.common import last_level, load_json, numeric_values, parse_rfc3339, unit_from_suffix
+from ingest.adapters.identity import TopicBinding
 from ingest.errors import PayloadError, Reason
 from ingest.schema import Message, RawReading
 
@@ -40,6 +41,7 @@ class WmbusmetersAdapter:
     """Reads wmbusmeters JSON output."""
 
     name = "wmbusmeters"
+    binding: TopicBinding = "payload"
 
     def parse(self, message: Message) -> list[RawReading]:
         telegram = load_json(message.payload)

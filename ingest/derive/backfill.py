@@ -11,6 +11,13 @@ the points. InfluxDB keeps one value per (series, timestamp), so the new points 
 
 The energy follower (:mod:`ingest.derive.follow`) runs the same function over a sliding window,
 with an :class:`IntervalMemo` so that it rewrites only the intervals that changed since its last pass.
+
+Both apply the live path's plausibility rule (:mod:`ingest.derive.plausible`): an implausible
+interval is written as 0 kWh (so a backfill also repairs energy booked before the rule existed)
+and reported by a warning ``energy_implausible`` with its evidence and a count in the report
+(``implausible``; the follower's pass log line carries it). No dead letter: there is no message
+to replay (the registers are already stored); raise the meter's ``max_power_kw`` and run the
+backfill over that range instead. With a memo an interval is reported once, not at every pass.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from ingest import lineprotocol
 from ingest.derive.deriver import REGISTERS, DerivedPoints, series_key
 from ingest.derive.emissions import EmissionFactors
 from ingest.derive.energy import Interval, interval_kwh
+from ingest.derive.plausible import EnergyLimits
 from ingest.influx import InfluxClient
 from ingest.schema import Point
 
@@ -43,6 +51,7 @@ class BackfillReport:
     energy_points: int = 0  # written
     emissions_points: int = 0  # written
     unchanged: int = 0  # intervals not rewritten: the memo says the last pass wrote the same
+    implausible: int = 0  # intervals written as 0 kWh because their energy was implausible (reported)
 
 
 @dataclass(slots=True)
@@ -120,11 +129,14 @@ async def backfill(
     replace_emissions: bool = False,
     write_batch: int = 5000,
     memo: IntervalMemo | None = None,
+    limits: EnergyLimits | None = None,
 ) -> BackfillReport:
     """Recompute and write the intervals ending in [start_ns, end_ns]; see the module docstring.
 
     With ``memo``, intervals identical to those of the memo's last pass are not written again.
+    ``limits``: the plausibility rule with the registry's facts (default: the carriers' defaults).
     """
+    limits = limits or EnergyLimits()
     if end_ns < start_ns:
         raise ValueError("end is before start")
     report = BackfillReport()
@@ -166,7 +178,8 @@ async def backfill(
             for series in _series(rows[0]) if rows else []:
                 tags = _tags_of(series)
                 network = dict(tags).get("network")
-                key = series_key(dict(tags).get("device", ""), carrier)
+                device = dict(tags).get("device", "")
+                key = series_key(device, carrier)
                 for ts, value in series["values"]:
                     if value is None:
                         continue
@@ -177,9 +190,21 @@ async def backfill(
                     if before is None:
                         continue
                     interval = Interval(key, before[0], reading[0], interval_kwh(before[1], reading[1]))
+                    implausible = limits.check(device, carrier, interval)
+                    if implausible is not None:
+                        interval = interval._replace(kwh=0.0)
                     if memo is not None and not memo.changed((carrier, tags), interval):
                         report.unchanged += 1
                         continue
+                    if implausible is not None:
+                        report.implausible += 1
+                        log.warning(
+                            "energy_implausible",
+                            device=device,
+                            carrier=carrier,
+                            path="stored",
+                            **implausible.log_fields(),
+                        )
                     points = builder.points(tags, network, carrier, interval)
                     report.energy_points += 1
                     report.emissions_points += len(points) - 1
@@ -198,5 +223,6 @@ async def backfill(
         energy_points=report.energy_points,
         emissions_points=report.emissions_points,
         unchanged=report.unchanged,
+        implausible=report.implausible,
     )
     return report

@@ -1,6 +1,7 @@
 """The derive step of the pipeline: thermal power, interval energy and emissions from normalised points.
 
-    Normalised.devices ──► thermal power (in place) ──► EnergyState.observe ──► energy + emissions points
+    Normalised.devices ──► thermal power (in place) ──► EnergyState.observe ──► plausible? ──► energy
+                                                                           └─ no: 0 kWh, implausible_energy
 
 It runs on the event loop's hot path, once per measurement point; the per-series tags of the
 derived points are built once and cached.
@@ -8,16 +9,20 @@ derived points are built once and cached.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import structlog
 
 from ingest.config import IngestSettings
 from ingest.derive.emissions import EmissionFactors
-from ingest.derive.energy import EnergyState, Interval
+from ingest.derive.energy import Changes, EnergyState, Interval
+from ingest.derive.plausible import EnergyLimits, ImplausibleEnergy, energy_limits
 from ingest.derive.power import add_thermal_power
 from ingest.derive.state import EnergyStore
-from ingest.registry import ResolvedDevice
+from ingest.errors import Reason
+from ingest.normalise import Rejection
+from ingest.registry import Registry, ResolvedDevice
 from ingest.schema import CARRIER_DISTRICT_HEAT, CARRIER_ELECTRICITY, Measurement, Point
 
 log = structlog.get_logger("ingest.derive")
@@ -92,16 +97,20 @@ class Deriver:
         store: EnergyStore | None = None,
         *,
         energy: bool = True,
+        limits: EnergyLimits | None = None,
     ) -> None:
         self.factors = factors
         self.energy = energy
+        self.limits = limits or EnergyLimits()
         self.state = state or EnergyState(track_changes=store is not None)
         self.store = store
         self.builder = DerivedPoints(factors)
         self._too_late_logged = 0
+        self._unsaved: list[Changes] = []
+        self._saving = asyncio.Lock()
 
     @classmethod
-    def open(cls, data_dir: Path, factors_file: Path | None) -> Deriver:
+    def open(cls, data_dir: Path, factors_file: Path | None, limits: EnergyLimits | None = None) -> Deriver:
         """Load the factors (ConfigError when bad) and the persisted register history of ``data_dir``."""
         factors = EmissionFactors.load(factors_file)
         store = EnergyStore(data_dir / HISTORY_FILE)
@@ -113,11 +122,15 @@ class Deriver:
             readings=readings,
             factors_version=factors.version,
         )
-        return cls(factors, state, store)
+        return cls(factors, state, store, limits=limits)
 
     @classmethod
-    def for_settings(cls, settings: IngestSettings) -> Deriver:
-        """The deriver ``INGEST_ENERGY`` asks for; warns when live energy meets a shared group."""
+    def for_settings(cls, settings: IngestSettings, registry: Registry | None = None) -> Deriver:
+        """The deriver ``INGEST_ENERGY`` asks for; warns when live energy meets a shared group.
+
+        ``registry`` gives each meter's power limit (``max_power_kw``, site area) for the
+        plausibility of interval energy; without it the carriers' defaults apply.
+        """
         if settings.ingest_energy == "off":
             # A history left from an earlier live run would be stale by the time live mode is
             # back, and its first interval would then double-count what the follower wrote.
@@ -138,10 +151,20 @@ class Deriver:
                 fix="set INGEST_ENERGY=off on every member and run one `python -m ingest energy --follow`, "
                 "unless the broker dispatches each device to one member (e.g. EMQX hash_topic)",
             )
-        return cls.open(settings.ingest_data_dir, settings.emission_factors_file)
+        return cls.open(
+            settings.ingest_data_dir, settings.emission_factors_file, energy_limits(settings, registry)
+        )
 
-    def derive(self, devices: list[tuple[ResolvedDevice, Point]]) -> list[Point]:
-        """Add derived power to district-heating points in place; return energy and emissions points."""
+    def derive(
+        self, devices: list[tuple[ResolvedDevice, Point]], rejections: list[Rejection] | None = None
+    ) -> list[Point]:
+        """Add derived power to district-heating points in place; return energy and emissions points.
+
+        An implausible interval (:mod:`ingest.derive.plausible`) is written as 0 kWh and appended
+        to ``rejections`` as ``implausible_energy``, with its evidence: the message is dead-lettered
+        (its readings are stored all the same), and a replay after raising the meter's
+        ``max_power_kw`` books the interval.
+        """
         out: list[Point] = []
         for device, point in devices:
             register = REGISTERS.get(point.measurement)
@@ -156,13 +179,46 @@ class Deriver:
             if kwh is None:
                 continue
             for interval in self.state.observe(series_key(device.id, carrier), point.ts_ns, kwh):
+                implausible = self.limits.check(device.id, carrier, interval)
+                if implausible is not None:
+                    self._implausible(device, carrier, implausible, point, rejections)
+                    interval = interval._replace(kwh=0.0)
                 out.extend(self.builder.points(device.tags, device.network, carrier, interval))
         return out
+
+    def _implausible(
+        self,
+        device: ResolvedDevice,
+        carrier: str,
+        implausible: ImplausibleEnergy,
+        point: Point,
+        rejections: list[Rejection] | None,
+    ) -> None:
+        reported = point.fields.get("power_kw")
+        detail = f"{carrier} interval of {device.id}: {implausible.detail()}"
+        if reported is not None:
+            detail += f"; this reading reports power_kw={reported:g}"
+        log.warning(
+            "energy_implausible",
+            device=device.id,
+            carrier=carrier,
+            path="live",
+            reported_power_kw=reported,
+            **implausible.log_fields(),
+        )
+        if rejections is not None:
+            rejections.append(Rejection(Reason.IMPLAUSIBLE_ENERGY, detail, device.id))
 
     async def commit(self) -> None:
         """Persist the register history; call after the batch's points are durable, before acking."""
         if self.store is not None:
-            await self.store.save(self.state.take_changes())
+            # Changes whose save failed (disk full: StoreError) stay queued and go first next time.
+            # The lock keeps two overlapping commits from saving (and popping) the same changes.
+            self._unsaved.append(self.state.take_changes())
+            async with self._saving:
+                while self._unsaved:
+                    await self.store.save(self._unsaved[0])
+                    self._unsaved.pop(0)
         if self.state.too_late != self._too_late_logged:
             log.warning(
                 "energy_readings_too_late",

@@ -26,15 +26,32 @@ import asyncio
 import time
 
 import structlog
+from prometheus_client import CollectorRegistry, Counter
 
 from ingest.derive.backfill import HOUR_NS, BackfillReport, IntervalMemo, backfill
 from ingest.derive.emissions import EmissionFactors
+from ingest.derive.plausible import EnergyLimits
 from ingest.errors import InfluxError, InfluxUnavailable
 from ingest.influx import InfluxClient
 
 log = structlog.get_logger("ingest.follow")
 
 NS = 1_000_000_000
+
+
+class FollowerMetrics:
+    """The follower's Prometheus metrics (``energy --follow --metrics-port``), on a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.passes = Counter("ingest_energy_follow_passes", "Follower passes that completed", registry=r)
+        self.implausible = Counter(
+            "ingest_energy_implausible_intervals",
+            "Intervals written as 0 kWh because their energy exceeds the meter's power limit "
+            "(each reported once; live ingest dead-letters them as implausible_energy instead)",
+            registry=r,
+        )
 
 
 class EnergyFollower:
@@ -48,6 +65,8 @@ class EnergyFollower:
         window_ns: int = 2 * HOUR_NS,
         lookback_ns: int = 35 * 24 * HOUR_NS,
         chunk_ns: int = HOUR_NS,
+        limits: EnergyLimits | None = None,
+        metrics: FollowerMetrics | None = None,
     ) -> None:
         if window_ns <= 0 or lookback_ns < 0 or chunk_ns <= 0:
             raise ValueError("window and chunk must be positive, lookback not negative")
@@ -57,12 +76,35 @@ class EnergyFollower:
         self.lookback_ns = lookback_ns
         self.chunk_ns = chunk_ns
         self.memo = IntervalMemo()
+        self.limits = limits or EnergyLimits()  # the live path's plausibility rule, same facts
+        self.metrics = metrics or FollowerMetrics()
+        self.last_pass_ok = False
 
     async def run_once(self, now_ns: int | None = None) -> BackfillReport:
         """One pass over [now − window, now]; raises InfluxUnavailable/InfluxError when InfluxDB fails."""
         end_ns = time.time_ns() if now_ns is None else now_ns
         started = time.perf_counter()
-        report = await backfill(
+        try:
+            report = await self._backfill(end_ns)
+        except BaseException:
+            self.last_pass_ok = False  # /readyz of --metrics-port: the last pass wrote everything
+            raise
+        self.last_pass_ok = True
+        self.metrics.passes.inc()
+        self.metrics.implausible.inc(report.implausible)
+        log.info(
+            "energy_follow_pass",
+            registers=report.registers_read,
+            energy_points=report.energy_points,
+            emissions_points=report.emissions_points,
+            unchanged=report.unchanged,
+            implausible=report.implausible,
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        return report
+
+    async def _backfill(self, end_ns: int) -> BackfillReport:
+        return await backfill(
             self.influx,
             self.factors,
             end_ns - self.window_ns,
@@ -70,16 +112,8 @@ class EnergyFollower:
             chunk_ns=self.chunk_ns,
             lookback_ns=self.lookback_ns,
             memo=self.memo,
+            limits=self.limits,
         )
-        log.info(
-            "energy_follow_pass",
-            registers=report.registers_read,
-            energy_points=report.energy_points,
-            emissions_points=report.emissions_points,
-            unchanged=report.unchanged,
-            seconds=round(time.perf_counter() - started, 3),
-        )
-        return report
 
     async def run(self, every_s: float, stop: asyncio.Event) -> None:
         """A pass every ``every_s`` seconds (start to start) until ``stop`` is set.

@@ -42,6 +42,7 @@ REGISTRY = Registry(
                     "site": "SS-17",
                     "kind": "heat_meter",
                     "external_ids": ["urn:dev:mbus:KAM-66666666:", "borlange-dh/gw-17/KAM-66666666"],
+                    "gateways": ["gw-17"],  # the SenML gateway of senml/gw-17/…
                 },
             ],
         }

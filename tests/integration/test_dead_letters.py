@@ -13,7 +13,7 @@ import pytest
 
 from ingest.errors import Reason
 from ingest.registry import AssetFile, Registry
-from ingest.replay import republish
+from ingest.replay import replay
 from simulators.publisher import Publisher
 from tests.helpers import eventually, ingest_settings, running_ingest, sample
 
@@ -128,8 +128,7 @@ async def test_dead_letters_replay_after_the_device_is_registered(isolated, tmp_
     assert isolated.count("district_heating", "energy_kwh") == 0
 
     async with running_ingest(settings, registry([*METERS, "late-meter"])) as service:
-        letters = service.dead_letters.list(pending_only=True)
-        assert await asyncio.to_thread(republish, settings, letters) == 20
-        service.dead_letters.mark_replayed([letter.id for letter in letters])
+        report = await replay(service.dead_letters, settings, service.influx)
+        assert (report.selected, len(report.replayed), report.skipped) == (20, 20, [])
         assert await eventually(lambda: isolated.count("district_heating", "energy_kwh") == 20)
         assert service.dead_letters.list(pending_only=True) == []

@@ -7,18 +7,26 @@ and the password file is built by deploy/mosquitto/make-passwd.sh, as compose do
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from ingest.config import MqttSettings
+from ingest.deadletters import DeadLetter, DeadLetterStore
+from ingest.errors import Reason
+from ingest.influx import InfluxClient
+from ingest.replay import ReplayReport, publish_messages, replay
 from tests.conftest import ROOT, local_services
 
 pytestmark = pytest.mark.integration
@@ -31,10 +39,11 @@ PASSWORDS = {
     "sparkplug-host": "host-pw-3",
     "hm-a": "device-a-pw",
     "hm-b": "device-b-pw",
+    "api": "api-pw-4",
 }
 ACCEPTED = 0  # PUBACK "success"; Mosquitto answers 0x10 "no matching subscribers" instead when none
 NOT_AUTHORIZED = 0x87
-WAIT_S = 10.0
+WAIT_S = 30.0  # a deadline for answers that do come, generous for a loaded machine
 
 
 @dataclass
@@ -59,6 +68,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
             **os.environ,
             "MQTT_INGEST_PASSWORD": PASSWORDS["ingest"],
             "MQTT_SIMULATOR_PASSWORD": PASSWORDS["simulator"],
+            "MQTT_API_PASSWORD": PASSWORDS["api"],
             "DEVICES_FILE": str(devices),
             "DEVICES_HASHED_FILE": str(root / "none.passwd"),
             "PASSWD_FILE": str(passwd),
@@ -244,11 +254,124 @@ def test_ingest_subscribes_to_every_format_in_a_shared_group(broker: Broker, cli
         assert ingest.subscribe(f"$share/ingest/{topic_filter}") == 1, topic_filter
 
 
-def test_ingest_cannot_publish_and_simulator_writes_only_native_topics(
-    broker: Broker, clients: list[Client]
-) -> None:
-    ingest = login(broker, clients, "ingest")
+def test_simulator_writes_only_native_topics(broker: Broker, clients: list[Client]) -> None:
     simulator = login(broker, clients, "simulator")
-    assert ingest.publish("energy/v1/hm-a", b"{}") == NOT_AUTHORIZED
     assert simulator.publish("energy/v1/hm-00001", b"{}") == 0
     assert simulator.publish("senml/hm-00001", b"[]") == NOT_AUTHORIZED
+
+
+@pytest.mark.parametrize("username", ["ingest", "api"])
+def test_services_that_replay_write_only_the_topics_ingest_consumes(
+    broker: Broker, clients: list[Client], username: str
+) -> None:
+    service = login(broker, clients, username)
+    for topic in (
+        "energy/v1/hm-a",
+        "senml/hm-a/ch1",
+        "wmbusmeters/hm-a",
+        "application/1/device/0011/event/up",
+        "v3/app@tenant/devices/dev/up",
+        "spBv1.0/plant/NDATA/hm-a",
+        "spBv1.0/plant/DDATA/hm-a/meter-1",
+    ):
+        assert service.publish(topic, b"{}") == ACCEPTED, topic
+    for topic in ("spBv1.0/plant/DCMD/hm-a/meter-1", "spBv1.0/STATE/host", "elsewhere/x", "$SYS/x"):
+        assert service.publish(topic, b"{}") == NOT_AUTHORIZED, topic
+    expected = ACCEPTED if username == "ingest" else NOT_AUTHORIZED  # rebirth requests are ingest's
+    assert service.publish("spBv1.0/plant/NCMD/hm-a", b"rebirth") == expected
+
+
+def _letter_store(tmp_path: Path, topic: str, payload: bytes) -> tuple[DeadLetterStore, int]:
+    store = DeadLetterStore(tmp_path / "dead_letters.sqlite")
+    asyncio.run(store.add_many([DeadLetter(topic, payload, Reason.UNKNOWN_DEVICE, "late", time.time_ns())]))
+    (letter,) = store.list()
+    return store, letter.id
+
+
+def _replay_as(broker: Broker, username: str, store: DeadLetterStore) -> ReplayReport:
+    mqtt = MqttSettings(mqtt_url=f"mqtt://{username}:{PASSWORDS[username]}@127.0.0.1:{broker.port}")
+
+    async def run() -> ReplayReport:
+        async with InfluxClient("http://127.0.0.1:9", "unused") as influx:  # message letters only
+            return await replay(store, mqtt, influx, client_id=f"{username}-replay-{uuid.uuid4().hex[:6]}")
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("username", ["api", "ingest"])
+def test_a_dead_letter_replayed_with_the_api_or_ingest_credentials_reaches_ingest_and_is_marked(
+    broker: Broker, clients: list[Client], tmp_path: Path, username: str
+) -> None:
+    """The API replays as `api`; `python -m ingest deadletters replay` as `ingest` (its MQTT_URL)."""
+    ingest = login(broker, clients, "ingest")
+    assert ingest.subscribe("energy/v1/+") == 1
+    payload = f'{{"values": {{"power": 2.5}}, "by": "{username}"}}'.encode()
+    store, letter_id = _letter_store(tmp_path, "energy/v1/hm-a", payload)
+    try:
+        report = _replay_as(broker, username, store)
+        assert (report.replayed, report.skipped) == ([letter_id], [])
+        assert store.list(pending_only=True) == []
+    finally:
+        store.close()
+    (message,) = receive_until(ingest, "energy/v1/hm-a")
+    assert message.payload == payload
+
+
+def test_a_replay_the_broker_refuses_is_reported_and_stays_pending(
+    broker: Broker, clients: list[Client], tmp_path: Path
+) -> None:
+    """With MQTT 3.1.1 Mosquitto PUBACKs a refused publish as if it were taken; over MQTT 5 the
+    0x87 shows, and the letter is not marked replayed."""
+    ingest = login(broker, clients, "ingest")
+    ingest.subscribe("energy/v1/+")
+    store, letter_id = _letter_store(tmp_path, "energy/v1/hm-b", b'{"values": {"power": 1}}')
+    try:
+        report = _replay_as(broker, "hm-a", store)  # a device's credentials may not write hm-b's topic
+        assert report.replayed == []
+        assert report.skipped == [(letter_id, "refused_by_broker: Not authorized")]
+        assert [d.id for d in store.list(pending_only=True)] == [letter_id]
+    finally:
+        store.close()
+
+
+def test_ingests_sparkplug_rebirth_request_reaches_the_edge_node(
+    broker: Broker, clients: list[Client]
+) -> None:
+    node = login(broker, clients, "hm-b")
+    command = "spBv1.0/plant/NCMD/hm-b"
+    assert node.subscribe(command) == 1
+    ingest_url = f"mqtt://ingest:{PASSWORDS['ingest']}@127.0.0.1:{broker.port}"
+
+    (result,) = publish_messages(
+        MqttSettings(mqtt_url=ingest_url), [(command, b"rebirth")], "ingest-cmd-test"
+    )
+
+    assert result.delivered, result.reason()
+    (message,) = receive_until(node, command)
+    assert message.payload == b"rebirth"
+
+
+def test_a_device_cannot_command_another_node_or_write_its_topics(
+    broker: Broker, clients: list[Client]
+) -> None:
+    device_a = login(broker, clients, "hm-a")
+    for topic in ("spBv1.0/plant/NCMD/hm-b", "spBv1.0/plant/NDATA/hm-b", "energy/v1/hm-b", "senml/hm-b/x"):
+        assert device_a.publish(topic, b"{}") == NOT_AUTHORIZED, topic
+
+
+def test_over_mqtt_3_1_1_a_refused_publish_is_acknowledged_all_the_same(broker: Broker) -> None:
+    """Why replay speaks MQTT 5: to a 3.1.1 client the broker's refusal looks like success."""
+    legacy = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"legacy-{uuid.uuid4().hex[:8]}")
+    legacy.username_pw_set("hm-a", PASSWORDS["hm-a"])
+    connack: queue.Queue[ReasonCode] = queue.Queue()
+    legacy.on_connect = lambda _c, _u, _f, reason, _p: connack.put(reason)
+    legacy.connect("127.0.0.1", broker.port)
+    legacy.loop_start()
+    try:
+        assert connack.get(timeout=WAIT_S).value == 0
+        info = legacy.publish("energy/v1/hm-b", b"forged", qos=1)
+        info.wait_for_publish(timeout=WAIT_S)
+        assert info.is_published()  # PUBACKed, though the ACL dropped it
+    finally:
+        legacy.disconnect()
+        legacy.loop_stop()

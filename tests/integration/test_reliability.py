@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 
 from simulators.heat import HeatMeter, native_stream
 from simulators.publisher import Publisher
-from tests.conftest import Isolation, Services, local_services
+from tests.conftest import Isolation, Services, as_number, local_services
 from tests.helpers import IngestProcess, eventually, ingest_settings, running_ingest, sample
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ def expected_energy_sum(messages: list[tuple[str, bytes]]) -> float:
 
 def stored(isolated: Isolation) -> tuple[int, float]:
     rows = isolated.query('SELECT count("energy_kwh"), sum("energy_kwh") FROM "district_heating"')
-    return (int(rows[0][1]), float(rows[0][2])) if rows else (0, 0.0)  # type: ignore[arg-type]
+    return (int(as_number(rows[0][1])), as_number(rows[0][2])) if rows else (0, 0.0)
 
 
 async def publish_in_background(
@@ -59,21 +59,24 @@ async def assert_exactly(isolated: Isolation, messages: list[tuple[str, bytes]])
 async def test_kill_9_mid_stream_then_restart_stores_every_reading_exactly_once(isolated, tmp_path):
     messages = heat_stream(isolated.prefix, 20_000)
     ingest = IngestProcess(IngestProcess.env_for(isolated, tmp_path / "ingest"), tmp_path / "ingest.log")
-    ingest.start()
-    await ingest.wait_subscribed()
-    publishing = await publish_in_background(isolated.services.mqtt_url, messages, rate=4000)
+    try:
+        ingest.start()
+        await ingest.wait_subscribed()
+        publishing = await publish_in_background(isolated.services.mqtt_url, messages, rate=4000)
 
-    partly = await eventually(lambda: stored(isolated)[0] >= 4000, deadline_s=60)
-    assert partly, "the stream never got going"
-    ingest.kill9()
-    at_kill = stored(isolated)[0]
-    assert at_kill < len(messages), "the kill must land mid-stream"
+        partly = await eventually(lambda: stored(isolated)[0] >= 4000, deadline_s=60)
+        assert partly, "the stream never got going"
+        ingest.kill9()
+        at_kill = stored(isolated)[0]
+        assert at_kill < len(messages), "the kill must land mid-stream"
 
-    ingest.start()
-    await ingest.wait_subscribed()
-    assert await publishing == len(messages)
-    await assert_exactly(isolated, messages)
-    assert ingest.terminate() == 0
+        ingest.start()
+        await ingest.wait_subscribed()
+        assert await publishing == len(messages)
+        await assert_exactly(isolated, messages)
+        assert ingest.terminate() == 0
+    finally:
+        ingest.stop()
 
 
 async def test_influxdb_down_for_a_minute_spools_then_drains_in_order_without_loss(isolated, tmp_path):
@@ -91,8 +94,11 @@ async def test_influxdb_down_for_a_minute_spools_then_drains_in_order_without_lo
             publishing = await publish_in_background(isolated.services.mqtt_url, messages, rate=200)
             assert await eventually(lambda: stored(tracker)[0] >= 1000, deadline_s=60)
             local_services.stop_pid(proc.pid)
-            await asyncio.sleep(outage_s)  # the outage itself is what this test is about
-            assert service.spool.batches > 0, "nothing was spooled while InfluxDB was down"
+            outage_ends = time.monotonic() + outage_s
+            spooling = await eventually(lambda: service.spool.batches > 0, deadline_s=outage_s + 60)
+            assert spooling, "nothing was spooled while InfluxDB was down"
+            # The outage itself is what this test is about: it lasts at least outage_s.
+            await asyncio.sleep(max(0.0, outage_ends - time.monotonic()))
             spooled = sample(service, "ingest_points_spooled_total")
             influx, proc = local_services.start_influxd(influx_dir, port)
             assert await publishing == len(messages)
@@ -149,17 +155,20 @@ async def test_two_consumers_in_one_shared_group_split_the_stream_exactly_once(i
 async def test_sigterm_flushes_acks_and_exits_cleanly(isolated, tmp_path):
     messages = heat_stream(isolated.prefix, 3000)
     ingest = IngestProcess(IngestProcess.env_for(isolated, tmp_path / "ingest"), tmp_path / "ingest.log")
-    ingest.start()
-    await ingest.wait_subscribed()
-    publishing = await publish_in_background(isolated.services.mqtt_url, messages, rate=3000)
-    assert await eventually(lambda: stored(isolated)[0] >= 500)
-    assert ingest.terminate(deadline_s=30) == 0
-    assert '"shutdown_complete"' in ingest.log_text()
-    ingest.start()
-    await ingest.wait_subscribed()
-    await publishing
-    await assert_exactly(isolated, messages)
-    assert ingest.terminate() == 0
+    try:
+        ingest.start()
+        await ingest.wait_subscribed()
+        publishing = await publish_in_background(isolated.services.mqtt_url, messages, rate=3000)
+        assert await eventually(lambda: stored(isolated)[0] >= 500)
+        assert ingest.terminate(deadline_s=30) == 0
+        assert '"shutdown_complete"' in ingest.log_text()
+        ingest.start()
+        await ingest.wait_subscribed()
+        await publishing
+        await assert_exactly(isolated, messages)
+        assert ingest.terminate() == 0
+    finally:
+        ingest.stop()
 
 
 async def test_messages_are_not_acked_until_durable(isolated, tmp_path: Path):

@@ -30,10 +30,13 @@ async def test_data_without_birth_is_dead_lettered_and_a_rebirth_ncmd_is_publish
     host, port, *_ = mqtt_endpoint(isolated.services.mqtt_url)
     listener = paho.Client(CallbackAPIVersion.VERSION2)
     listener.on_message = on_message
+    subscribed = threading.Event()
+    listener.on_subscribe = lambda *_: subscribed.set()
     listener.connect(host, port)
     listener.loop_start()
     try:
         listener.subscribe("spBv1.0/+/NCMD/+", qos=1)
+        assert await asyncio.to_thread(subscribed.wait, 30), "no SUBACK for the NCMD listener"
         async with running_ingest(ingest_settings(isolated, tmp_path)) as service:
             with Publisher(isolated.services.mqtt_url) as publisher:
                 await asyncio.to_thread(publisher.publish_many, [ddata])

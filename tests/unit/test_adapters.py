@@ -54,6 +54,7 @@ REGISTRY = Registry(
                     "site": "SS-17",
                     "kind": "heat_meter",
                     "external_ids": ["urn:dev:mbus:KAM-66666666:", "borlange-dh/gw-17/KAM-66666666"],
+                    "gateways": ["gw-17"],  # the SenML gateway of senml/gw-17/…
                 },
             ],
         }
@@ -146,7 +147,7 @@ def test_senml_malformed_packs_are_rejected_with_a_reason(pack, reason):
 
 def test_senml_unknown_unit_of_a_mapped_record_is_dead_lettered_as_unknown_unit():
     pack = [{"bn": "urn:dev:mbus:KAM-66666666:", "bt": 1_795_600_000, "n": "energy", "u": "furlong", "v": 1}]
-    outcome = pipeline().process(msg("senml/x", pack))
+    outcome = pipeline().process(msg("senml/gw-17", pack))
     assert [r.reason for r in outcome.rejections] == [Reason.UNKNOWN_UNIT]
 
 

@@ -112,14 +112,32 @@ def test_lint_reports_a_panel_without_datasource() -> None:
             'SELECT mean("power_kw") FROM "district_heating" WHERE $timeFilter AND time < 1700000000000ms',
             "compares time literally",
         ),
+        (  # a window up to the range's end needs its upper bound too
+            'SELECT last("power_kw") FROM "district_heating" WHERE time > ${__to}ms - 15m',
+            "without $timeFilter or a window up to ${__to}",
+        ),
+        (
+            'SELECT last("power_kw") FROM "district_heating" '
+            "WHERE time > ${__to}ms - 15m AND time <= ${__to}ms AND time > ${__from}ms",
+            "compares time literally",
+        ),
     ],
 )
 def test_lint_reports_queries_without_the_dashboard_time_range(query: str, problem: str) -> None:
     document = _network()
-    _first_data_panel(document)["targets"][0]["query"] = query
+    panel = _first_data_panel(document)
+    panel["targets"][0]["query"] = query
     problems = lint_dashboards({"n": document})
     assert any(problem in p for p in problems), problems
-    assert all(": Heat load: target A: " in p for p in problems)
+    assert all(f": {panel['title']}: target A: " in p for p in problems)
+
+
+def test_lint_accepts_a_window_of_fixed_length_up_to_the_range_end() -> None:
+    document = _network()
+    _first_data_panel(document)["targets"][0]["query"] = (
+        'SELECT last("power_kw") FROM "district_heating" WHERE time > ${__to}ms - 15m AND time <= ${__to}ms'
+    )
+    assert lint_dashboards({"n": document}) == []
 
 
 def test_lint_reports_fixed_promql_ranges() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 import time
 import uuid
@@ -12,7 +13,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.config import mqtt_endpoint
-from ingest.deadletters import DeadLetter, DeadLetterStore
+from ingest.deadletters import STORED_PAYLOAD_MAX, DeadLetter, DeadLetterStore
 from ingest.errors import Reason
 from tests.helpers import eventually
 
@@ -69,9 +70,13 @@ async def test_operator_lists_and_replays_dead_letters_to_their_topics(api_world
 
             ids = [d["id"] for d in mine]
             replay = client.post("/deadletters/replay", json={"ids": ids}).json()
-            assert replay == {"selected": 2, "published": 2}
+            assert replay == {"selected": 2, "replayed": 2, "skipped": []}
             again = client.post("/deadletters/replay", json={"ids": ids}).json()
-            assert again == {"selected": 0, "published": 0}  # already replayed: not sent twice
+            assert again == {  # already replayed: not sent twice
+                "selected": 2,
+                "replayed": 0,
+                "skipped": [{"id": i, "reason": "already_replayed"} for i in ids],
+            }
             pending = client.get("/deadletters", params={"pending_only": True}).json()["items"]
             replayed = client.get("/deadletters").json()["items"]
         assert not [d for d in pending if d["topic"] == topic]
@@ -88,3 +93,90 @@ def test_replay_request_is_validated(api_world):
         bad_reason = client.post("/deadletters/replay", json={"reason": "nope"})
     assert r.status_code == 422
     assert bad_reason.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"ids": [2**63]},
+        {"ids": [0]},
+        {"ids": [-5]},
+        {"ids": list(range(1, 1002))},
+        {"ids": ["x"]},
+        {"limit": 1001},
+        {"after_id": 2**63},
+    ],
+    ids=["beyond-int64", "zero", "negative", "more-than-1000", "not-a-number", "limit", "after-id"],
+)
+def test_replay_ids_out_of_range_or_too_many_are_refused_with_a_json_422(api_world, body):
+    with api_world.client("operator") as client:
+        r = client.post("/deadletters/replay", json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]
+
+
+async def _add(api_world, letters: list[DeadLetter]) -> list[int]:
+    store = DeadLetterStore(api_world.settings.ingest_data_dir / "dead_letters.sqlite")
+    try:
+        before = {d.id for d in store.list(limit=100_000)}
+        await store.add_many(letters)
+        return [d.id for d in store.list(limit=100_000) if d.id not in before]
+    finally:
+        store.close()
+
+
+async def test_replay_replays_exactly_the_ids_asked_however_far_apart_and_reports_the_rest(api_world):
+    topic = f"test/{uuid.uuid4().hex[:8]}/v1/x1"
+    now = time.time_ns()
+    ids = await _add(
+        api_world,
+        [DeadLetter(topic, f"letter {i}".encode(), Reason.UNKNOWN_DEVICE, "late", now + i) for i in range(5)],
+    )
+    subscriber = Subscriber(api_world.settings.mqtt_url, topic)
+    try:
+        assert await asyncio.to_thread(subscriber.ready.wait, 10)
+        with api_world.client("operator") as client:
+            asked = [ids[0], ids[4], 2**62]
+            r = client.post("/deadletters/replay", json={"ids": asked, "limit": 1})
+            pending = client.get("/deadletters", params={"pending_only": True, "limit": 1000}).json()
+        assert r.status_code == 200, r.text
+        assert r.json() == {"selected": 3, "replayed": 2, "skipped": [{"id": 2**62, "reason": "not_found"}]}
+        assert {d["id"] for d in pending["items"]} >= set(ids[1:4])
+        assert not {ids[0], ids[4]} & {d["id"] for d in pending["items"]}
+        assert await eventually(lambda: len(subscriber.received) >= 2, deadline_s=10)
+        assert sorted(subscriber.received) == [b"letter 0", b"letter 4"]
+    finally:
+        subscriber.close()
+
+
+async def test_listing_pages_on_with_next_and_a_huge_payload_is_cut_hashed_and_not_replayed(api_world):
+    topic = f"test/{uuid.uuid4().hex[:8]}/v1/x1"
+    huge = b"{" + b"x" * (100 * 1024) + b"}"
+    now = time.time_ns()
+    ids = await _add(
+        api_world,
+        [
+            DeadLetter(topic, b"{}", Reason.SCHEMA, "empty", now),
+            DeadLetter(topic, huge, Reason.PAYLOAD_TOO_LARGE, "too big", now + 1),
+            DeadLetter(topic, b"[]", Reason.SCHEMA, "a list", now + 2),
+        ],
+    )
+    with api_world.client("operator") as client:
+        first = client.get("/deadletters", params={"after_id": ids[0] - 1, "limit": 2}).json()
+        second = client.get("/deadletters", params={"after_id": first["next"], "limit": 2}).json()
+        replay = client.post("/deadletters/replay", json={"ids": [ids[1]]}).json()
+        too_many = client.get("/deadletters", params={"limit": 1001})
+    assert [d["id"] for d in first["items"]] == ids[:2]
+    assert first["next"] == ids[1]
+    assert [d["id"] for d in second["items"]] == ids[2:]
+    assert second["next"] is None
+    cut = first["items"][1]
+    assert cut["truncated"] is True
+    assert cut["payload_bytes"] == len(huge)
+    assert cut["payload_sha256"] == hashlib.sha256(huge).hexdigest()
+    assert len(cut["payload"]) == STORED_PAYLOAD_MAX
+    assert first["items"][0]["truncated"] is False
+    assert replay["replayed"] == 0
+    assert replay["skipped"][0]["id"] == ids[1]
+    assert replay["skipped"][0]["reason"].startswith("truncated")
+    assert too_many.status_code == 422

@@ -14,6 +14,7 @@ import pytest
 
 from ingest.influx import InfluxClient
 from ingest.lineprotocol import encode_batch
+from ingest.schema import Point
 from tests.integration.api.conftest import heat_point, make_settings, write_world_files
 from tests.integration.api.test_api_stream import events, served
 
@@ -213,3 +214,33 @@ async def test_last_event_id_1_does_not_replay_the_whole_history(feed_world):
                         break
     assert 100.0 in powers  # the fixture's points of two seconds ago are resumed
     assert 777.0 not in powers
+
+
+async def test_a_site_stream_shows_only_points_held_to_that_sites_owner(feed_world):
+    url, keys, influx = feed_world
+    now = time.time_ns()
+    # A commissioning-mode device stored under tb-1's id with the owner "unassigned".
+    squatter = Point(
+        "district_heating",
+        (("device", "comm-1"), ("network", "borlange"), ("owner", "unassigned"), ("site", "tb-1")),
+        {"power_kw": 555.0, "supply_temp_c": 90.0, "return_temp_c": 45.0},
+        now,
+    )
+    await influx.write(encode_batch([squatter, heat_point("hm-tb-1", now, 444.0, 90.0, 45.0)]))
+    powers: list[float] = []
+    loads: list[float] = []
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=30) as client,
+        client.stream("GET", "/stream", params={"key": keys["operator"], "site": "tb-1"}) as r,
+    ):
+        assert r.status_code == 200
+        async with asyncio.timeout(60):
+            async for event, _, data in events(r):
+                if event == "reading":
+                    powers.append(data["fields"]["power_kw"])
+                elif event == "overview" and 444.0 in powers:
+                    loads.append(data["total_heat_load_mw"])
+                    if len(loads) == 2:
+                        break
+    assert 555.0 not in powers
+    assert loads == [pytest.approx(0.444), pytest.approx(0.444)]  # the squatter is not in the load

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -59,13 +60,15 @@ def api_process(services: object, tmp: Path, **env: str) -> Iterator[ApiProcess]
         **env,
     }
     with open(tmp / "api.log", "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "api"],
-            env=environment,
-            cwd=ROOT,
-            stdout=log,
-            stderr=log,
-            preexec_fn=local_services._die_with_parent,
+        proc = local_services.track(  # SIGKILLed if the run dies, stopped at exit otherwise
+            subprocess.Popen(
+                [sys.executable, "-m", "api"],
+                env=environment,
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
+                preexec_fn=local_services.child_preexec(signal.SIGKILL),
+            )
         )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -199,7 +202,7 @@ def test_a_small_body_with_a_valid_key_is_served_as_before(api):
         f"{api.url}/deadletters/replay", json={"limit": 5}, headers={"X-API-Key": api.keys["operator"]}
     )
     assert r.status_code == 200, r.text
-    assert r.json() == {"selected": 0, "published": 0}
+    assert r.json()["selected"] == 0
 
 
 def test_connections_that_never_finish_their_headers_are_closed_and_real_requests_are_served(api):

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from api import errors
+from api.bodyguard import BodyGuardMiddleware
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.models import ErrorOut
 from api.routes import assets, deadletters, energy, live, network, readings, stream
@@ -28,7 +29,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "missing or wrong API key"),
         (403, "an operator key is needed"),
         (404, "unknown, or another owner's, site or device"),
+        (413, "a request body above API_MAX_BODY_BYTES"),
         (422, "a parameter does not match its type or pattern"),
+        (429, "too many concurrent streams for this API key"),
         (503, "InfluxDB or the MQTT broker cannot be reached"),
     )
 }
@@ -36,11 +39,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def create_app(settings: ApiSettings, resources: Resources | None = None) -> FastAPI:
     """Build the app; files are read and InfluxDB is opened by the lifespan, not here."""
+    metrics = ApiMetrics()
     app = FastAPI(
         title="Borlänge energy API",
         version="0.1.0",
         description=DESCRIPTION,
-        lifespan=lifespan_for(settings, resources),
+        lifespan=lifespan_for(settings, resources, metrics),
     )
     errors.install(app)
 
@@ -52,7 +56,8 @@ def create_app(settings: ApiSettings, resources: Resources | None = None) -> Fas
     for module in (assets, readings, energy, network, stream, deadletters):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(live.router)
-    metrics = ApiMetrics()
+    # Before routing, so no route can read a body before its key is checked (api/bodyguard.py).
+    app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.api_max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_api_route("/metrics", metrics.exposition, include_in_schema=False)
     return app

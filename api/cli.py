@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.server import server_config
     from api.settings import ApiSettings
     from api.state import load_resources
 
@@ -39,10 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    # Access logs stay off (log_level warning): /stream carries the API key in its query string.
-    uvicorn.run(
-        create_app(settings, resources), host=settings.api_host, port=settings.api_port, log_level="warning"
-    )
+    uvicorn.Server(server_config(create_app(settings, resources), settings)).run()
     return 0
 
 

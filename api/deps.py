@@ -7,7 +7,7 @@ from typing import Annotated, cast
 from fastapi import Depends, Path, Query, Request, Security
 from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 
-from api.auth import Scope
+from api.auth import Scope, hash_key
 from api.errors import ApiError, not_found
 from api.state import ApiState
 from ingest.registry import Device, Site
@@ -58,6 +58,19 @@ def stream_scope(
 
 CurrentScope = Annotated[Scope, Depends(current_scope)]
 StreamScope = Annotated[Scope, Depends(stream_scope)]
+
+
+def stream_key_id(
+    _: StreamScope,
+    header_key: Annotated[str | None, Security(_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    query_key: Annotated[str | None, Security(_query)],
+) -> str:
+    """Which key holds a stream (for the per-key cap): the stored hash of the valid key presented."""
+    return hash_key(header_key or (bearer.credentials if bearer else None) or query_key or "")
+
+
+StreamKeyId = Annotated[str, Depends(stream_key_id)]
 
 
 def operator_scope(scope: CurrentScope) -> Scope:

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,6 +32,21 @@ class ApiMetrics:
             ["route", "method", "status"],
             registry=self.registry,
             buckets=BUCKETS,
+        )
+        # The SSE fan-out (api/livefeed.py): one poll per interval however many streams are open.
+        self.stream_polls = Counter(
+            "api_stream_polls", "Polls of InfluxDB by the shared live feed", registry=self.registry
+        )
+        self.stream_queries = Counter(
+            "api_stream_influx_queries",
+            "InfluxDB requests made by the shared live feed",
+            registry=self.registry,
+        )
+        self.streams_open = Gauge("api_streams_open", "Open SSE streams", registry=self.registry)
+        self.streams_dropped = Counter(
+            "api_streams_dropped",
+            "SSE streams dropped because their client did not keep up",
+            registry=self.registry,
         )
 
     def exposition(self) -> Response:

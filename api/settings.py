@@ -21,3 +21,16 @@ class ApiSettings(MqttSettings, InfluxSettings):
     # Readings older than this do not count towards the network overview (a silent meter's last
     # power value must not inflate the heat load forever).
     api_fresh_window_s: float = Field(default=900.0, gt=0)
+    # Exhaustion bounds (issue 12). A request body above this is refused with 413 before it is read
+    # whole; the only bodies the API takes are small JSON documents (a dead-letter replay selection).
+    api_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # A connection must deliver its request line and headers within this many seconds (slowloris).
+    api_header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    # Idle keep-alive connections are closed after this many seconds.
+    api_keep_alive_s: int = Field(default=5, ge=1, le=300)
+    # Open connections (SSE streams included) above this get 503 at once instead of queueing.
+    api_max_connections: int = Field(default=1000, ge=1)
+    # Concurrent SSE streams one API key may hold; one more gets 429.
+    api_streams_per_key: int = Field(default=5, ge=1)
+    # How far back a stream may resume with Last-Event-ID; older cursors start from the last minute.
+    api_stream_resume_max_s: float = Field(default=600.0, gt=0)

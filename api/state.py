@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from fastapi import FastAPI
 
 from api.auth import KeyRing
 from api.emissions import FactorSource, load_factors
+from api.livefeed import LiveFeed
+from api.metrics import ApiMetrics
 from api.settings import ApiSettings
 from ingest.deadletters import DeadLetterStore
 from ingest.errors import ConfigError
@@ -36,6 +39,7 @@ class ApiState:
     resources: Resources
     influx: InfluxClient
     dead_letters: DeadLetterStore
+    feed: LiveFeed
 
     @property
     def registry(self) -> Registry:
@@ -58,23 +62,37 @@ def load_resources(settings: ApiSettings) -> Resources:
 
 
 def lifespan_for(
-    settings: ApiSettings, resources: Resources | None = None
+    settings: ApiSettings, resources: Resources | None = None, metrics: ApiMetrics | None = None
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[LifespanState]]:
-    """The app's lifespan: open InfluxDB and the dead-letter store, yield them as typed state."""
+    """The app's lifespan: open InfluxDB and the dead-letter store, start the live feed's poller
+    in the one TaskGroup, yield them as typed state."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[LifespanState]:
         loaded = resources or load_resources(settings)
         dead_letters = DeadLetterStore(settings.ingest_data_dir / "dead_letters.sqlite")
         try:
-            async with InfluxClient.from_settings(settings) as influx:
+            async with InfluxClient.from_settings(settings) as influx, asyncio.TaskGroup() as tasks:
+                feed = LiveFeed(
+                    influx,
+                    loaded.registry,
+                    loaded.factors,
+                    metrics or ApiMetrics(),
+                    interval_s=settings.api_stream_interval_s,
+                    fresh_window_s=settings.api_fresh_window_s,
+                    streams_per_key=settings.api_streams_per_key,
+                )
+                tasks.create_task(feed.run(), name="live-feed")
                 log.info(
                     "api_started",
                     keys=len(loaded.keys.entries),
                     sites=len(loaded.registry.sites),
                     influx_db=settings.influx_db,
                 )
-                yield {"api": ApiState(settings, loaded, influx, dead_letters)}
+                try:
+                    yield {"api": ApiState(settings, loaded, influx, dead_letters, feed)}
+                finally:
+                    feed.close()  # the poller returns and every open stream ends
         finally:
             dead_letters.close()
 

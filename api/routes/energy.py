@@ -14,12 +14,21 @@ from api.deps import CurrentScope, ScopedSite, State
 from api.energy import EmissionsEvery, EnergyEvery
 from api.models import EmissionsOut, EnergyOut
 from api.readings import scope_condition, site_condition
-from api.timerange import resolve
+from api.timerange import Align, resolve
 
 router = APIRouter(tags=["energy and emissions"])
 
-Start = Annotated[dt.datetime | None, Query(description="RFC 3339; default depends on every")]
-End = Annotated[dt.datetime | None, Query(description="RFC 3339, exclusive; default: now")]
+Start = Annotated[
+    dt.datetime | None,
+    Query(
+        description="RFC 3339, or a date/time without offset in Europe/Stockholm local time; "
+        "default: depends on every, from the start of a local day, month or year"
+    ),
+]
+End = Annotated[
+    dt.datetime | None,
+    Query(description="RFC 3339, or local time without offset (Europe/Stockholm), exclusive; default: now"),
+]
 Format = Annotated[Literal["json", "csv"], Query(description="csv: a text/csv attachment")]
 
 _DEFAULT = {
@@ -28,6 +37,8 @@ _DEFAULT = {
     "month": dt.timedelta(days=365),
     "year": dt.timedelta(days=3 * 365),
 }
+# Defaults start at a whole local period, so the first bucket is not a fragment.
+_ALIGN: dict[str, Align | None] = {"hour": None, "day": "day", "month": "month", "year": "year"}
 # Hourly buckets are bounded like any series; daily rows summed into months/years stay small.
 _LIMIT = {
     "hour": dt.timedelta(days=400),
@@ -47,7 +58,7 @@ async def site_energy(
     format: Format = "json",
 ) -> EnergyOut | Response:
     """kWh used per period and carrier, from interval energy; kWh/m² from the heated floor area."""
-    window = resolve(start, end, default=_DEFAULT[every], limit=_LIMIT[every])
+    window = resolve(start, end, default=_DEFAULT[every], limit=_LIMIT[every], align=_ALIGN[every])
     buckets = await energy.energy(state.influx, site_condition(site), window, every, site.floor_area_m2)
     if format == "csv":
         rows = ((b.start.isoformat(), b.carrier, b.kwh, b.kwh_per_m2) for b in buckets)
@@ -71,7 +82,7 @@ async def _emissions(
     end: dt.datetime | None,
     output: str,
 ) -> EmissionsOut | Response:
-    window = resolve(start, end, default=_DEFAULT[every], limit=_LIMIT[every])
+    window = resolve(start, end, default=_DEFAULT[every], limit=_LIMIT[every], align=_ALIGN[every])
     buckets = await energy.emissions(state.influx, condition, window, every)
     if output == "csv":
         rows = ((b.start.isoformat(), b.carrier, b.method, b.co2e_kg) for b in buckets)

@@ -11,17 +11,24 @@ from fastapi.responses import Response
 from api import readings
 from api.csvexport import CSV_RESPONSE, csv_response
 from api.deps import ScopedDevice, ScopedSite, State
+from api.errors import ApiError
 from api.influxql import EVERY_PATTERN, Every
 from api.models import DeviceLatestOut, SeriesOut, SiteLatestOut
 from api.readings import ALL_FIELDS, Aggregate, RawMeasurement, device_condition, site_condition
-from api.timerange import resolve
+from api.timerange import NS, resolve
 from ingest.schema import MEASUREMENT_OF_KIND
 
 router = APIRouter(tags=["readings"])
 
 Field = Literal[ALL_FIELDS]  # type: ignore[valid-type]  # built from the schema at import: one source of truth
-Start = Annotated[dt.datetime | None, Query(description="RFC 3339; default: end minus 24 h")]
-End = Annotated[dt.datetime | None, Query(description="RFC 3339, exclusive; default: now")]
+Start = Annotated[
+    dt.datetime | None,
+    Query(description="RFC 3339, or local time without offset (Europe/Stockholm); default: end minus 24 h"),
+]
+End = Annotated[
+    dt.datetime | None,
+    Query(description="RFC 3339, or local time without offset (Europe/Stockholm), exclusive; default: now"),
+]
 EveryParam = Annotated[
     str | None, Query(pattern=EVERY_PATTERN, description="bucket size such as 15m, 1h, 1d (local days)")
 ]
@@ -30,6 +37,7 @@ Format = Annotated[Literal["json", "csv"], Query(description="csv: a text/csv at
 
 _DEFAULT_SPAN = dt.timedelta(hours=24)
 _MAX_SPAN = dt.timedelta(days=400)
+MAX_EVERY = dt.timedelta(days=366)
 
 
 @router.get("/sites/{site_id}/latest", response_model=SiteLatestOut)
@@ -61,6 +69,9 @@ async def _series(
 ) -> SeriesOut | Response:
     window = resolve(start, end, default=_DEFAULT_SPAN, limit=_MAX_SPAN)
     bucket = Every.parse(every) if every is not None else None
+    if bucket is not None and bucket.ns > MAX_EVERY.total_seconds() * NS:
+        # 15251w passes the grammar but overflows InfluxDB's int64 nanoseconds (it answered 502).
+        raise ApiError(422, "bad_every", f"every may be at most {MAX_EVERY.days}d, not {every}")
     found = await readings.series(state.influx, measurement, field, condition, window, bucket, aggregate)
     answer = SeriesOut(
         site=site_id,

@@ -1,34 +1,68 @@
 """Server-Sent Events: live readings and the overview for a scope (or one site).
 
-Design: the stream polls InfluxDB every ``API_STREAM_INTERVAL_S`` (1 s) for points newer than
-the newest it has sent, minus a grace window, and drops the ones it has sent already. Polling
-the store (instead of tapping the MQTT feed) means the stream shows exactly what is queryable,
-needs no coupling to ingest, and works with any number of API replicas. The grace window
-catches points that arrive up to 10 s late (ingest batches) with timestamps a little in the
-past; later stragglers are not replayed live but are in every query. Each event's ``id`` is the
-cursor, so a reconnecting EventSource resumes with ``Last-Event-ID``.
+Design: one shared poller (api/livefeed.py) reads InfluxDB once per ``API_STREAM_INTERVAL_S``
+for every open stream and hands each its own points and overview. Polling the store (instead
+of tapping the MQTT feed) means the stream shows exactly what is queryable, needs no coupling
+to ingest, and works with any number of API replicas. A new stream first gets the last minute,
+a resumed one what followed its ``Last-Event-ID`` (at most ``API_STREAM_RESUME_MAX_S`` back),
+read page by page for this stream alone, then the shared polls. Each event's ``id`` is the
+cursor (the newest point's time in ns), so a reconnecting EventSource resumes where it was.
+A key holds at most ``API_STREAMS_PER_KEY`` streams (429 above).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Depends, Header
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from api import readings
-from api.deps import State, StreamScope, StreamSite
-from api.influxql import tag_equals
-from api.readings import scope_condition
-from api.routes.network import overview_for
+from api.deps import State, StreamKeyId, StreamScope, StreamSite
+from api.errors import bad_request
+from api.livefeed import Subscription
+from api.livepages import LivePoint, read_after
+from api.readings import scope_condition, site_condition
+from api.routes.network import heat_meters_in
 from api.timerange import NS, now_ns
 
 router = APIRouter(tags=["live"])
 
-GRACE_NS = 10 * NS  # re-reading 10 s per poll is cheap; ingest's latency is well under 1 s
 _FIRST_LOOK_BACK_NS = 60 * NS
+_MAX_EVENT_ID = 2**63 - 1  # InfluxDB's int64 nanoseconds
+
+
+def resume_after(
+    state: State,
+    last_event_id: Annotated[str | None, Header(description="the id of the last event received")] = None,
+) -> int | None:
+    """The cursor to resume after, moved forward to at most ``API_STREAM_RESUME_MAX_S`` ago;
+    400 for anything but an integer id in InfluxDB's range."""
+    if last_event_id is None or last_event_id == "":
+        return None
+    if not (len(last_event_id) <= 19 and last_event_id.isascii() and last_event_id.isdigit()):
+        raise bad_request("bad_last_event_id", "Last-Event-ID must be an event id this stream sent")
+    cursor = int(last_event_id)
+    if cursor > _MAX_EVENT_ID:
+        raise bad_request("bad_last_event_id", "Last-Event-ID must be an event id this stream sent")
+    return max(cursor, now_ns() - int(state.settings.api_stream_resume_max_s * NS))
+
+
+async def _subscription(
+    state: State, scope: StreamScope, key_id: StreamKeyId, site: StreamSite
+) -> AsyncIterator[Subscription]:
+    """A place in the shared feed for the stream's lifetime; 429 when the key holds too many."""
+    registered = heat_meters_in(state, scope, site, None)
+    with state.feed.subscribe(key_id, scope, site.id if site else None, registered) as subscription:
+        yield subscription
+
+
+ResumeAfter = Annotated[int | None, Depends(resume_after)]
+LiveSubscription = Annotated[Subscription, Depends(_subscription)]
+
+
+def _reading(point: LivePoint, cursor: int) -> ServerSentEvent:
+    return ServerSentEvent(event="reading", data=point.reading.model_dump(mode="json"), id=str(cursor))
 
 
 @router.get("/stream", response_class=EventSourceResponse)
@@ -36,30 +70,39 @@ async def stream(
     state: State,
     scope: StreamScope,
     site: StreamSite,
-    last_event_id: Annotated[str | None, Header(pattern=r"^[0-9]{1,19}$")] = None,
+    resumed_at: ResumeAfter,
+    subscription: LiveSubscription,
 ) -> AsyncIterator[ServerSentEvent]:
     """``overview`` events (each poll) and ``reading`` events (each new point) for the key's scope.
 
     The key may come as ``?key=`` because browsers' EventSource cannot send headers; see
     docs/api.md for the trade-off. Another owner's ``site`` is a 404 before the stream opens.
     """
-    condition = " AND ".join(
-        c for c in (scope_condition(scope), tag_equals("site", site.id) if site else "") if c
-    )
-    # Resuming: nothing at or before the client's last event again. New: the last minute first.
-    resumed_at = int(last_event_id) if last_event_id else 0
-    cursor = resumed_at or now_ns() - _FIRST_LOOK_BACK_NS
+    condition = " AND ".join(c for c in (scope_condition(scope), site_condition(site) if site else "") if c)
+    # Nothing at or before the start again: the client's last event, or a minute ago.
+    start = resumed_at if resumed_at is not None else now_ns() - _FIRST_LOOK_BACK_NS
+    cursor = start
     sent: dict[tuple[str, str, int], None] = {}
+    backlog_sent = False
     while True:
-        overview = await overview_for(state, scope, site, None)
-        yield ServerSentEvent(event="overview", data=overview.model_dump(mode="json"), id=str(cursor))
-        for ts_ns, reading in await readings.since(state.influx, condition, cursor - GRACE_NS):
-            key = (reading.measurement, reading.device, ts_ns)
-            if key in sent or ts_ns <= resumed_at:
+        # The feed queues polls for this stream since it subscribed; as before, each poll's
+        # overview comes first, then its readings.
+        tick = await subscription.queue.get()
+        if tick is None or subscription.dropped:
+            return  # the API stops, or this client fell behind: EventSource reconnects and resumes
+        yield ServerSentEvent(event="overview", data=tick.overview.model_dump(mode="json"), id=str(cursor))
+        if not backlog_sent:  # once: what came before the subscription, read for this stream alone
+            backlog_sent = True
+            async for page in read_after(state.influx.query, condition, start):
+                for point in page:
+                    if subscription.sees(point):
+                        sent[point.key] = None
+                        cursor = max(cursor, point.ts_ns)
+                        yield _reading(point, cursor)
+        for point in tick.points:
+            if point.key in sent or point.ts_ns <= start:
                 continue
-            sent[key] = None
-            cursor = max(cursor, ts_ns)
-            yield ServerSentEvent(event="reading", data=reading.model_dump(mode="json"), id=str(cursor))
-        for key in [k for k in sent if k[2] <= cursor - GRACE_NS]:
+            cursor = max(cursor, point.ts_ns)
+            yield _reading(point, cursor)
+        for key in [k for k in sent if k[2] < tick.window_start_ns]:
             del sent[key]
-        await asyncio.sleep(state.settings.api_stream_interval_s)

@@ -34,6 +34,6 @@ def test_bad_ranges_are_400s_with_a_code(start, end, code):
     assert caught.value.code == code
 
 
-def test_naive_times_are_utc_and_round_trip():
-    moment = dt.datetime(2025, 3, 30, 1, 30, 15, 250000)
-    assert to_datetime(to_ns(moment)) == moment.replace(tzinfo=dt.UTC)
+def test_naive_times_are_stockholm_local_time_and_round_trip():
+    moment = dt.datetime(2025, 3, 30, 1, 30, 15, 250000)  # before the spring change: CET, +01:00
+    assert to_datetime(to_ns(moment)) == dt.datetime(2025, 3, 30, 0, 30, 15, 250000, tzinfo=dt.UTC)

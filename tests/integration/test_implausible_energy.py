@@ -171,12 +171,14 @@ def spawn_follower(env: dict[str, str], port: int, log_path: Path) -> subprocess
         "1440",
     ]
     with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            [*argv, "--metrics-port", str(port)],
-            env=env,
-            stderr=log,
-            cwd=ROOT,
-            preexec_fn=local_services._die_with_parent,  # PR_SET_PDEATHSIG, as for the servers
+        return local_services.track(
+            subprocess.Popen(
+                [*argv, "--metrics-port", str(port)],
+                env=env,
+                stderr=log,
+                cwd=ROOT,
+                preexec_fn=local_services.child_preexec(),  # PR_SET_PDEATHSIG, as for the servers
+            )
         )
 
 

@@ -56,6 +56,7 @@ class IngestProcess:
     def start(self) -> None:
         """Start it; it is SIGKILLed if the test run dies, and stopped when the test ends (plugin)."""
         assert not self.running, "already running"
+        local_services.die_with_this_process()  # also outside pytest: a harness's ingest never outlives it
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.proc = local_services.track(
@@ -121,6 +122,7 @@ class Ingest:
         """Start ingest (if not running) and wait until it has subscribed."""
         if self.process.running:
             return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         env = IngestProcess.env_for(self.isolated, self.data_dir, INGEST_UNKNOWN_DEVICES="reject")
         if self.assets_file.exists():
             env["ASSETS_FILE"] = str(self.assets_file)

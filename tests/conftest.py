@@ -14,5 +14,7 @@ from energy_testing import services as local_services
 from energy_testing.world import Isolation, Services, as_number
 
 ROOT = Path(__file__).resolve().parent.parent
+# Also for scripts that import the suite's helpers outside pytest (tests/integration/test_harness.py).
+local_services.die_with_this_process()
 
 __all__ = ["ROOT", "Isolation", "Services", "as_number", "local_services"]

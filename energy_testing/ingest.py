@@ -78,7 +78,7 @@ class IngestProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")[self._log_offset :]
 
-    def wait_until_subscribed(self, deadline_s: float = 60.0) -> None:
+    def wait_until_subscribed(self, deadline_s: float = 120.0) -> None:
         """Block until ingest has subscribed (messages published from now on reach it)."""
 
         def subscribed() -> bool:

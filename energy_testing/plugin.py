@@ -23,19 +23,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from energy_testing import services as local_services
-from energy_testing.apiserver import Api
-from energy_testing.city import SimulatedCity, make_city
 from energy_testing.errors import NotInstalled
-from energy_testing.ingest import Ingest
-from energy_testing.world import Isolation, Services
-from simulators.city import Format
-from simulators.faults import FaultRates
 
-CityFactory = Callable[..., SimulatedCity]
+if TYPE_CHECKING:
+    from energy_testing.apiserver import Api
+    from energy_testing.city import SimulatedCity
+    from energy_testing.ingest import Ingest
+    from energy_testing.world import Isolation, Services
+    from simulators.city import Format
+    from simulators.faults import FaultRates
+
+# The rest of the harness (httpx, the simulators, the API) is imported by the fixtures that use
+# it: installed, the plugin loads in every pytest run of the environment, and must load fast.
+
+CityFactory = Callable[..., "SimulatedCity"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,6 +69,8 @@ def _no_process_outlives_its_test() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     """Real Mosquitto and InfluxDB for the whole session, on free loopback ports."""
+    from energy_testing.world import Services
+
     try:
         local_services.require_installed()
     except NotInstalled as exc:
@@ -85,6 +93,8 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
 @pytest.fixture
 def isolated(services: Services) -> Isolation:
     """The test's own topic prefix and database (created by whoever writes first)."""
+    from energy_testing.world import Isolation
+
     return Isolation.new(services)
 
 
@@ -99,6 +109,8 @@ def energy_folder(tmp_path: Path) -> Path:
 @pytest.fixture
 def ingest(isolated: Isolation, energy_folder: Path) -> Iterator[Ingest]:
     """Ingest bound to the test's prefix, database and city registry; started on first use."""
+    from energy_testing.ingest import Ingest
+
     running = Ingest(isolated, energy_folder / "ingest", energy_folder / "assets.yaml")
     try:
         yield running
@@ -109,6 +121,8 @@ def ingest(isolated: Isolation, energy_folder: Path) -> Iterator[Ingest]:
 @pytest.fixture
 def api(isolated: Isolation, energy_folder: Path) -> Iterator[Api]:
     """The query API over the test's database; started on first use, with the city's registry."""
+    from energy_testing.apiserver import Api
+
     served = Api(
         isolated, energy_folder / "api", energy_folder / "assets.yaml", energy_folder / "ingest" / "data"
     )
@@ -127,6 +141,8 @@ def city(isolated: Isolation, energy_folder: Path, request: pytest.FixtureReques
     ``"malformed=0.01,duplicate=0.02"``. One city per test. When the test uses ``ingest``, the
     city's first publish starts it with the city's registry.
     """
+    from energy_testing.city import make_city
+
     ingest_running: Ingest | None = (
         request.getfixturevalue("ingest") if "ingest" in request.fixturenames else None
     )

@@ -7,15 +7,19 @@ The example in docs/testing.md is run as written, so the documentation cannot dr
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, local_services
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.integration
 
-FAULTY_CITY = """
+CITY_TESTS = """
 def test_a_faulty_city_in_every_format_is_stored_and_dead_lettered_exactly(city, ingest, isolated):
     town = city(sites=3, seed=5, faults="malformed=0.03,duplicate=0.03,wrong_unit=0.02")
     expected = town.backfill(hours=2, step_s=60)
@@ -23,6 +27,14 @@ def test_a_faulty_city_in_every_format_is_stored_and_dead_lettered_exactly(city,
     ingest.wait_for(expected)
     assert isolated.count("district_heating", "energy_kwh") == expected.points["district_heating"]
     assert ingest.dead_letters() == expected.dead_letters
+
+
+def test_a_live_city_publishes_in_real_time(city, ingest, isolated):
+    town = city(sites=1, seed=2, formats=["native"])
+    expected = town.live(3, interval_s=1)
+    assert expected.points["district_heating"] == 3
+    ingest.wait_for(expected)
+    assert isolated.count("indoor_climate", "co2_ppm") == expected.points["indoor_climate"]
 """
 
 NEEDS_SERVICES = """
@@ -49,14 +61,36 @@ def outside_the_repository(pytester: pytest.Pytester, monkeypatch: pytest.Monkey
     return pytester
 
 
-def test_the_documented_example_and_a_faulty_city_pass_in_a_repository_of_their_own(
+def run_pytest(pytester: pytest.Pytester, timeout_s: float) -> pytest.RunResult:
+    """``python -m pytest -q`` in the throwaway directory, as ``runpytest_subprocess`` does, but
+    as a child that dies with this test run (its servers die with it in turn)."""
+    started = time.monotonic()
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", "basetemp"]
+    proc = local_services.track(
+        pytester.popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=local_services.child_preexec(signal.SIGKILL),
+        )
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    finally:
+        proc.kill()
+        proc.wait()
+    outlines, errlines = (text.decode(errors="replace").splitlines() for text in (out, err))
+    return pytest.RunResult(proc.returncode, outlines, errlines, time.monotonic() - started)
+
+
+def test_the_documented_example_and_a_simulated_city_pass_in_a_repository_of_their_own(
     outside_the_repository: pytest.Pytester,
 ) -> None:
-    outside_the_repository.makepyfile(test_substation=documented_example(), test_faulty_city=FAULTY_CITY)
-    result = outside_the_repository.runpytest_subprocess("-p", "no:cacheprovider", "-q", timeout=900)
-    output = "\n".join(result.outlines + result.errlines)
-    assert result.ret == pytest.ExitCode.OK, output
-    result.assert_outcomes(passed=2)
+    outside_the_repository.makepyfile(test_substation=documented_example(), test_city=CITY_TESTS)
+    result = run_pytest(outside_the_repository, timeout_s=900)
+    assert result.ret == pytest.ExitCode.OK, "\n".join(result.outlines + result.errlines)
+    result.assert_outcomes(passed=3)
 
 
 def test_a_missing_mosquitto_fails_in_one_line_naming_the_debian_package(
@@ -64,7 +98,7 @@ def test_a_missing_mosquitto_fails_in_one_line_naming_the_debian_package(
 ) -> None:
     monkeypatch.setenv("MOSQUITTO_BIN", "mosquitto-not-installed")
     outside_the_repository.makepyfile(test_needs_services=NEEDS_SERVICES)
-    result = outside_the_repository.runpytest_subprocess("-p", "no:cacheprovider", "-q", timeout=300)
+    result = run_pytest(outside_the_repository, timeout_s=300)
     result.assert_outcomes(errors=1)
     message = (
         "mosquitto not found (MOSQUITTO_BIN=mosquitto-not-installed is not an executable): "
@@ -73,4 +107,4 @@ def test_a_missing_mosquitto_fails_in_one_line_naming_the_debian_package(
     errors = [line for line in result.outlines if "mosquitto not found" in line]
     assert errors, "\n".join(result.outlines)
     assert all(line.endswith(message) for line in errors), errors
-    assert "Traceback" not in result.stdout.str()
+    assert "Traceback" not in "\n".join(result.outlines)

@@ -251,8 +251,14 @@ log_type notice
     return Running("mosquitto", proc.pid, port, f"mqtt://127.0.0.1:{port}"), proc
 
 
-def start_influxd(directory: Path, port: int | None = None) -> tuple[Running, subprocess.Popen[bytes]]:
-    """Start InfluxDB 1.x with its HTTP API and its RPC port on loopback."""
+def start_influxd(
+    directory: Path, port: int | None = None, *, auth_enabled: bool = False
+) -> tuple[Running, subprocess.Popen[bytes]]:
+    """Start InfluxDB 1.x with its HTTP API and its RPC port on loopback.
+
+    ``auth_enabled=True`` turns on ``[http] auth-enabled``: create the first (admin) user with
+    ``CREATE USER … WITH ALL PRIVILEGES``, which InfluxDB allows unauthenticated while none exists.
+    """
     port = port or free_port()
     rpc_port = free_port()
     directory.mkdir(parents=True, exist_ok=True)
@@ -274,6 +280,7 @@ bind-address = "127.0.0.1:{rpc_port}"
   bind-address = "127.0.0.1:{port}"
   log-enabled = false
   max-body-size = 0
+  auth-enabled = {"true" if auth_enabled else "false"}
 [monitor]
   store-enabled = false
 [logging]

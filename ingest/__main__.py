@@ -13,7 +13,7 @@ import sys
 from ingest import logs
 from ingest.config import IngestSettings, load
 from ingest.derive.emissions import EmissionFactors
-from ingest.errors import ConfigError
+from ingest.errors import ConfigError, StoreError
 from ingest.registry import Registry
 
 
@@ -87,7 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         async with IngestService(settings, registry) as service:
             await service.run()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except StoreError as exc:  # raised while opening the stores, before anything was consumed
+        print(f"data directory error: INGEST_DATA_DIR={settings.ingest_data_dir}: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -191,7 +195,10 @@ def _energy(
                 following = tasks.create_task(follower.run(args.every, stop), name="energy-follower")
                 serving = None
                 if args.metrics_port is not None:
-                    health = HealthServer(follower.metrics.registry, lambda: follower.last_pass_ok)
+                    health = HealthServer(
+                        follower.metrics.registry,
+                        lambda: [] if follower.last_pass_ok else ["energy: the last follower pass failed"],
+                    )
                     serving = tasks.create_task(
                         health.serve(settings.ingest_http_host, args.metrics_port), name="health-server"
                     )

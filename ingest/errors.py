@@ -47,3 +47,27 @@ class InfluxError(Exception):
 
 class InfluxUnavailable(Exception):
     """Raised when InfluxDB cannot be reached or answers 5xx/timeouts after the retries."""
+
+
+class InfluxRefused(InfluxUnavailable):
+    """Raised when InfluxDB refuses a write for a reason that is not about its points (401, 403, a
+    404 other than a missing database, …): revoked credentials, missing grants, a wrong URL.
+
+    Handled like an outage (spool, do not ack, not ready): the points are fine and will be written
+    once an operator fixes the cause, so bisecting and dead-lettering them would lose them.
+    """
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"InfluxDB refused the write with {status}: {body[:300]}")
+        self.status = status
+        self.body = body
+
+
+class StoreError(Exception):
+    """Raised when a durable SQLite store (spool, dead letters, energy history) cannot be opened
+    or written: disk full, I/O error, an unwritable ``INGEST_DATA_DIR``. Carries the file's path."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem

@@ -1,5 +1,11 @@
 """``/metrics``, ``/healthz`` and ``/readyz`` over a minimal asyncio HTTP/1.1 responder.
 
+``/healthz`` (liveness) is 503 when restarting would help: a core task has ended or the service
+is stopping. ``/readyz`` is 503 while ingest cannot make what it receives durable or is not
+subscribed; both carry their reasons: ``{"status":"not_ready","reasons":["…"]}``. Waiting out a
+broken InfluxDB or a full disk is not a liveness failure: a restart would not fix it, and the
+broker keeps the unacknowledged messages meanwhile.
+
 Hand-written (~50 lines) instead of uvicorn: uvicorn's server takes over SIGTERM/SIGINT,
 and the ingest service must own its shutdown order (flush, ack, then exit).
 """
@@ -9,13 +15,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 
 class HealthServer:
-    def __init__(self, registry: CollectorRegistry, ready: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        not_ready: Callable[[], list[str]],
+        not_alive: Callable[[], list[str]] = list,
+    ) -> None:
         self.registry = registry
-        self.ready = ready
+        self.not_ready = not_ready
+        self.not_alive = not_alive
         self.port: int | None = None
         self.serving = asyncio.Event()
 
@@ -55,9 +68,16 @@ class HealthServer:
         if path == "/metrics":
             return "200 OK", CONTENT_TYPE_LATEST, generate_latest(self.registry)
         if path == "/healthz":
+            if problems := self.not_alive():
+                return _unavailable("failing", problems)
             return "200 OK", "application/json", b'{"status":"ok"}\n'
         if path == "/readyz":
-            if self.ready():
-                return "200 OK", "application/json", b'{"status":"ready"}\n'
-            return "503 Service Unavailable", "application/json", b'{"status":"not_ready"}\n'
+            if reasons := self.not_ready():
+                return _unavailable("not_ready", reasons)
+            return "200 OK", "application/json", b'{"status":"ready"}\n'
         return "404 Not Found", "text/plain", b"not found\n"
+
+
+def _unavailable(status: str, reasons: list[str]) -> tuple[str, str, bytes]:
+    body = orjson.dumps({"status": status, "reasons": reasons}) + b"\n"
+    return "503 Service Unavailable", "application/json", body

@@ -17,11 +17,19 @@ import orjson
 import structlog
 
 from ingest.config import InfluxSettings
-from ingest.errors import InfluxError, InfluxUnavailable
+from ingest.errors import InfluxError, InfluxRefused, InfluxUnavailable
 
 log = structlog.get_logger("ingest.influx")
 
 _RETRYABLE = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+# Answers about the points themselves: a bad line (400, "partial write" included) or a body too
+# large (413). Only these are worth bisecting; every other 4xx says nothing about the points.
+POINT_ERRORS = frozenset({400, 413})
+
+
+def is_missing_database(status: int, body: str) -> bool:
+    """InfluxDB 1.x's answer to a write into a database that does not exist (yet)."""
+    return status == 404 and "database not found" in body
 
 
 class InfluxClient:
@@ -72,8 +80,9 @@ class InfluxClient:
     async def write(self, body: bytes, *, attempts: int = 4, db: str | None = None) -> None:
         """POST line protocol. Retries 5xx and timeouts with jittered backoff.
 
-        Raises InfluxError for a 4xx (its body says which points were bad) and InfluxUnavailable
-        when the retries are spent.
+        Raises InfluxError when the answer is about the points (400, 413: its body says which) or
+        the database is missing (404 "database not found"); InfluxRefused for any other 4xx (401,
+        403, …: nothing is wrong with the points); InfluxUnavailable when the retries are spent.
         """
         params = {"db": db or self.db, "precision": "ns"}
         delay = 0.1
@@ -85,8 +94,11 @@ class InfluxClient:
             else:
                 if response.status_code < 300:
                     return
-                if response.status_code < 500:
-                    raise InfluxError(response.status_code, response.text)
+                status = response.status_code
+                if status < 500:
+                    if status in POINT_ERRORS or is_missing_database(status, response.text):
+                        raise InfluxError(status, response.text)
+                    raise InfluxRefused(status, response.text)
                 problem = f"{response.status_code}: {response.text[:200]}"
             if attempt == attempts:
                 raise InfluxUnavailable(problem)

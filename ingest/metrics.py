@@ -6,6 +6,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ingest.errors import Reason
 
+STORES = ("spool", "dead_letters", "energy")  # the data dir's SQLite files, by stem
+
 
 class IngestMetrics:
     def __init__(self) -> None:
@@ -43,7 +45,26 @@ class IngestMetrics:
             registry=r,
         )
         self.mqtt_connected = Gauge("ingest_mqtt_connected", "1 while connected to the broker", registry=r)
-        self.influx_up = Gauge("ingest_influx_up", "1 when the last write to InfluxDB succeeded", registry=r)
+        self.influx_up = Gauge(
+            "ingest_influx_up",
+            "1 when the last write to InfluxDB succeeded, 0 when it failed or was refused",
+            registry=r,
+        )
+        self.store_quarantined = Counter(
+            "ingest_store_quarantined",
+            "Damaged SQLite stores moved aside at start (renamed *.corrupt-<time>), by store",
+            ["store"],
+            registry=r,
+        )
+        self.store_write_errors = Counter(
+            "ingest_store_write_errors",
+            "Failed writes to a SQLite store (disk full, I/O error); retried, nothing acked meanwhile",
+            ["store"],
+            registry=r,
+        )
+        for store in STORES:
+            self.store_quarantined.labels(store)
+            self.store_write_errors.labels(store)
         self.dead_letters_dropped = Counter(
             "ingest_dead_letters_dropped",
             "Dead letters dropped to keep the store within its bounds, by reason (age, bytes)",

@@ -191,6 +191,7 @@ class MqttConsumer:
         silence_timeout_s: float = 300.0,
         backoff_max_s: float = 30.0,
         ca_file: str | None = None,
+        on_connected: Callable[[bool], None] | None = None,
     ) -> None:
         self.host, self.port, self.tls, self.username, self.password = mqtt_endpoint(url)
         self.client_id = client_id
@@ -200,6 +201,7 @@ class MqttConsumer:
         self.silence_timeout_s = silence_timeout_s
         self.backoff_max_s = backoff_max_s
         self.ca_file = ca_file
+        self.on_connected = on_connected  # told True on CONNACK, False when the connection is gone
         self.protocol = codec.MQTT_5
         self.generation = 0
         self.connected = asyncio.Event()
@@ -240,6 +242,7 @@ class MqttConsumer:
         self._paused = False
         self.last_message_monotonic = time.monotonic()  # a pause is not silence
         if (connection := self._connection) is not None and connection.transport is not None:
+            connection.ping_sent_at = None  # answered, unread, while paused; time the next one afresh
             if connection.held:
                 held, connection.held = connection.held, []
                 connection.dispatch(held, time.monotonic())
@@ -293,6 +296,8 @@ class MqttConsumer:
         assert isinstance(keepalive_s, int)
         log.info("mqtt_connected", session_present=session_present, protocol=_name(protocol))
         self.connected.set()
+        if self.on_connected is not None:
+            self.on_connected(True)
         self.last_message_monotonic = time.monotonic()
         if self._paused:
             self.pause()
@@ -333,10 +338,15 @@ class MqttConsumer:
             await asyncio.sleep(tick)
             now = time.monotonic()
             if keepalive_s:
-                if connection.ping_sent_at is not None and now - connection.ping_sent_at > keepalive_s:
-                    if not self._paused:  # a paused reader cannot see the PINGRESP
-                        log.warning("mqtt_ping_timeout", keepalive_s=keepalive_s)
-                        connection.close(send_disconnect=False)
+                # A paused reader cannot see the PINGRESP, so it never times a ping out, but it
+                # keeps pinging: the broker drops a client silent for 1.5 keepalives, and a
+                # commit (or a full spool) may hold reading for much longer than that.
+                unanswered = (
+                    connection.ping_sent_at is not None and now - connection.ping_sent_at > keepalive_s
+                )
+                if unanswered and not self._paused:
+                    log.warning("mqtt_ping_timeout", keepalive_s=keepalive_s)
+                    connection.close(send_disconnect=False)
                 elif now - connection.last_sent >= keepalive_s / 2:
                     connection.write(codec.PINGREQ_PACKET)
                     if connection.ping_sent_at is None:
@@ -349,6 +359,8 @@ class MqttConsumer:
 
     def _teardown(self, graceful: bool = False) -> None:
         connection, self._connection = self._connection, None
+        if self.connected.is_set() and self.on_connected is not None:
+            self.on_connected(False)
         self.connected.clear()
         self.subscribed.clear()
         if connection is not None:

@@ -14,6 +14,7 @@ import contextlib
 import signal
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
@@ -25,9 +26,9 @@ from ingest.adapters import DEFAULT_VENDOR_MAPS, Router, default_routes
 from ingest.config import IngestSettings
 from ingest.deadletters import DeadLetter, DeadLetterStore
 from ingest.derive.deriver import Deriver
-from ingest.errors import InfluxError, InfluxUnavailable, Reason
+from ingest.errors import InfluxError, InfluxRefused, InfluxUnavailable, Reason, StoreError
 from ingest.health import HealthServer
-from ingest.influx import InfluxClient
+from ingest.influx import InfluxClient, is_missing_database
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import AckToken, MqttConsumer
 from ingest.normalise import NS, Normaliser
@@ -41,6 +42,7 @@ log = structlog.get_logger("ingest.service")
 
 SPOOL_WARN_FRACTION = 0.8
 COMMITS_IN_FLIGHT = 2
+STORE_RETRY_MAX_S = 10.0  # a failing store (disk full) is retried at most this far apart
 
 
 @dataclass(slots=True)
@@ -85,6 +87,10 @@ class IngestService:
         self._spool_ready = asyncio.Event()
         self._stopping = asyncio.Event()
         self._held = False  # reading is paused until that commit is done
+        # Why the service cannot make what it receives durable right now, by cause ("influx",
+        # a store's name): /readyz reports them; each is cleared by the next success.
+        self.problems: dict[str, str] = {}
+        self._core_tasks: list[asyncio.Task[None]] = []
         self.influx = InfluxClient.from_settings(settings)
         data_dir = settings.ingest_data_dir
         self.spool = Spool(data_dir / "spool.sqlite", settings.ingest_spool_max_bytes)
@@ -95,6 +101,9 @@ class IngestService:
             on_dropped=lambda bound, count: self.metrics.dead_letters_dropped.labels(bound).inc(count),
         )
         self.dead_letters.prune()  # and on every add: letters past the age bound go at start too
+        for store in (self.spool, self.dead_letters, self.deriver.store):
+            if store is not None and store.quarantined is not None:
+                self.metrics.store_quarantined.labels(store.name).inc()
         self.consumer = MqttConsumer(
             settings.mqtt_url,
             settings.ingest_client_id,
@@ -103,8 +112,9 @@ class IngestService:
             shared_group=settings.ingest_shared_group,
             silence_timeout_s=settings.ingest_silence_timeout_s,
             ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+            on_connected=self.metrics.mqtt_connected.set,
         )
-        self.health = HealthServer(self.metrics.registry, self.ready)
+        self.health = HealthServer(self.metrics.registry, self.not_ready_reasons, self.not_alive_reasons)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -128,6 +138,7 @@ class IngestService:
                 self.health.serve(self.settings.ingest_http_host, self.settings.ingest_http_port),
                 name="health-server",
             )
+            self._core_tasks = [consumer, committer, drainer]  # rebirths ends when no Sparkplug route
             await self._stopping.wait()
             log.info("shutdown_started")
             self.consumer.pause()
@@ -156,8 +167,22 @@ class IngestService:
         self._stopping.set()
 
     def ready(self) -> bool:
-        room = self.spool.bytes < self.settings.ingest_spool_max_bytes * SPOOL_WARN_FRACTION
-        return self.consumer.subscribed.is_set() and room
+        return not self.not_ready_reasons()
+
+    def not_ready_reasons(self) -> list[str]:
+        """Why /readyz is 503: not subscribed, InfluxDB down or refusing, a store failing, spool near full."""
+        reasons = [] if self.consumer.subscribed.is_set() else ["mqtt: not subscribed"]
+        reasons.extend(f"{cause}: {problem}" for cause, problem in self.problems.items())
+        if self.spool.bytes >= self.settings.ingest_spool_max_bytes * SPOOL_WARN_FRACTION:
+            reasons.append(f"spool: near full ({self.spool.bytes} of {self.spool.max_bytes} bytes)")
+        return reasons
+
+    def not_alive_reasons(self) -> list[str]:
+        """Why /healthz is 503: a core task has ended (it never should before shutdown), or stopping."""
+        reasons = [f"task {task.get_name()} ended" for task in self._core_tasks if task.done()]
+        if self._stopping.is_set():
+            reasons.append("stopping")
+        return reasons
 
     # -- hot path: one call per MQTT message, on the event loop thread -----------------
 
@@ -244,10 +269,12 @@ class IngestService:
         if batch.lines:
             await self._store_lines(batch, previous)
         stored = time.perf_counter()
-        await self.deriver.commit()  # history durable after the points, before the acks
+        # History durable after the points, before the acks.
+        await self._until_stored("energy", self.deriver.commit)
         history = time.perf_counter()
         if batch.dead:
-            await self.dead_letters.add_many(batch.dead)
+            dead = batch.dead
+            await self._until_stored(self.dead_letters.name, lambda: self.dead_letters.add_many(dead))
             for letter in batch.dead:
                 self.metrics.dead_letters.labels(letter.reason.value).inc()
         if previous is not None:
@@ -272,10 +299,11 @@ class IngestService:
             try:
                 rejected = await self._write_precisely(batch.lines, batch.origins)
             except InfluxUnavailable as exc:
-                self.metrics.influx_up.set(0)
-                log.error("influx_unavailable_spooling", error=str(exc), points=len(batch.lines))
+                self._influx_failed(exc, points=len(batch.lines), spooling=True)
+                if not isinstance(exc, InfluxRefused):
+                    log.error("influx_unavailable_spooling", error=str(exc), points=len(batch.lines))
             else:
-                self.metrics.influx_up.set(1)
+                self._influx_ok()
                 self.metrics.points_written.inc(len(batch.lines) - len(rejected))
                 batch.dead.extend(rejected)
                 return
@@ -284,15 +312,52 @@ class IngestService:
             await asyncio.wait([previous])
         await self._spool_append("\n".join(batch.lines).encode(), len(batch.lines), batch.origins)
 
-    async def _spool_append(self, body: bytes, points: int, origins: list[Message] | None = None) -> None:
-        """Append to the spool; while it is full, wait (and do not ack): the broker holds the data."""
+    def _influx_failed(self, exc: InfluxUnavailable, **context: object) -> None:
+        """Not ready, ``ingest_influx_up`` 0; a refusal is logged loudly here (an operator must act:
+        credentials, grants, URL), an outage by the caller."""
+        self.metrics.influx_up.set(0)
+        if isinstance(exc, InfluxRefused):
+            self.problems["influx"] = f"refused writes ({exc.status}): {exc.body[:200]}"
+            log.error("influx_write_refused", status=exc.status, error=exc.body[:300], **context)
+        else:
+            self.problems["influx"] = f"unavailable: {str(exc)[:200]}"
+
+    def _influx_ok(self) -> None:
+        self.metrics.influx_up.set(1)
+        if self.problems.pop("influx", None) is not None:
+            log.info("influx_writes_succeed_again")
+
+    async def _until_stored(self, store: str, write: Callable[[], Awaitable[None]]) -> None:
+        """Await ``write`` until the store takes it. Meanwhile the service is not ready and this
+        batch (so every later one: acks go in order) stays unacked, so the broker keeps it."""
+        delay = 0.5
         while True:
             try:
-                await self.spool.append(body, points, origins)
-                break
-            except SpoolFull as exc:
-                log.error("spool_full_backpressure", error=str(exc))
-                await asyncio.sleep(1.0)
+                await write()
+            except StoreError as exc:
+                self.problems[store] = f"cannot write: {exc.problem}"
+                self.metrics.store_write_errors.labels(store).inc()
+                log.error("store_write_failed", store=store, error=str(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, STORE_RETRY_MAX_S)
+                continue
+            if self.problems.pop(store, None) is not None:
+                log.info("store_writable_again", store=store)
+            return
+
+    async def _spool_append(self, body: bytes, points: int, origins: list[Message] | None = None) -> None:
+        """Append to the spool; while it is full or failing, wait (no ack): the broker holds the data."""
+
+        async def append() -> None:
+            while True:
+                try:
+                    await self.spool.append(body, points, origins)
+                    return
+                except SpoolFull as exc:
+                    log.error("spool_full_backpressure", error=str(exc))
+                    await asyncio.sleep(1.0)
+
+        await self._until_stored(self.spool.name, append)
         self.metrics.points_spooled.inc(points)
         self.metrics.spool_bytes.set(self.spool.bytes)
         if self.spool.bytes > self.spool.max_bytes * SPOOL_WARN_FRACTION:
@@ -357,12 +422,30 @@ class IngestService:
             await self.influx.write(body)
         except InfluxError as exc:
             # InfluxDB was down when we started, or the database was dropped: create it, write again.
-            if exc.status != 404 or "database not found" not in exc.body:
+            if not is_missing_database(exc.status, exc.body):
                 raise
             await self.influx.ensure_database()
-            await self.influx.write(body)
+            try:
+                await self.influx.write(body)
+            except InfluxError as again:
+                if is_missing_database(again.status, again.body):  # not ours to create (2.x DBRP, grants)
+                    raise InfluxRefused(again.status, again.body) from again
+                raise
 
     async def _drain_spool_loop(self) -> None:
+        """Drain the spool into InfluxDB, oldest first; a failing spool file is retried, not fatal."""
+        delay = 0.5
+        while True:
+            try:
+                await self._drain_spool()
+            except StoreError as exc:
+                self.problems[self.spool.name] = f"draining failed: {exc}"
+                self.metrics.store_write_errors.labels(self.spool.name).inc()
+                log.error("spool_drain_store_failed", error=str(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, STORE_RETRY_MAX_S)
+
+    async def _drain_spool(self) -> None:
         delay = 0.5
         while True:
             await self._spool_ready.wait()
@@ -373,7 +456,8 @@ class IngestService:
             batch_id, body, points, origins, size = oldest
             try:
                 rejected = await self._write_precisely(body.decode().split("\n"), origins)
-            except InfluxUnavailable as exc:
+            except InfluxUnavailable as exc:  # InfluxRefused too: 401/403 must not dead-letter the spool
+                self._influx_failed(exc, spool_batches=self.spool.batches)
                 log.warning("spool_drain_waiting", error=str(exc), delay_s=delay, batches=self.spool.batches)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
@@ -383,7 +467,8 @@ class IngestService:
                 await self.dead_letters.add_many(rejected)
                 self.metrics.dead_letters.labels(Reason.REJECTED_BY_DB.value).inc(len(rejected))
             await self.spool.remove(batch_id, size)
-            self.metrics.influx_up.set(1)
+            self.problems.pop(self.spool.name, None)
+            self._influx_ok()
             self.metrics.points_written.inc(points - len(rejected))
             self.metrics.spool_bytes.set(self.spool.bytes)
             if self.spool.empty:

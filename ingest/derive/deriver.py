@@ -9,13 +9,14 @@ derived points are built once and cached.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import structlog
 
 from ingest.config import IngestSettings
 from ingest.derive.emissions import EmissionFactors
-from ingest.derive.energy import EnergyState, Interval
+from ingest.derive.energy import Changes, EnergyState, Interval
 from ingest.derive.plausible import EnergyLimits, ImplausibleEnergy, energy_limits
 from ingest.derive.power import add_thermal_power
 from ingest.derive.state import EnergyStore
@@ -105,6 +106,8 @@ class Deriver:
         self.store = store
         self.builder = DerivedPoints(factors)
         self._too_late_logged = 0
+        self._unsaved: list[Changes] = []
+        self._saving = asyncio.Lock()
 
     @classmethod
     def open(cls, data_dir: Path, factors_file: Path | None, limits: EnergyLimits | None = None) -> Deriver:
@@ -209,7 +212,13 @@ class Deriver:
     async def commit(self) -> None:
         """Persist the register history; call after the batch's points are durable, before acking."""
         if self.store is not None:
-            await self.store.save(self.state.take_changes())
+            # Changes whose save failed (disk full: StoreError) stay queued and go first next time.
+            # The lock keeps two overlapping commits from saving (and popping) the same changes.
+            self._unsaved.append(self.state.take_changes())
+            async with self._saving:
+                while self._unsaved:
+                    await self.store.save(self._unsaved[0])
+                    self._unsaved.pop(0)
         if self.state.too_late != self._too_late_logged:
             log.warning(
                 "energy_readings_too_late",

@@ -42,8 +42,26 @@ async def test_not_ready_while_the_broker_is_unreachable(isolated, tmp_path):
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.health.port}") as http:
                 health, ready = await asyncio.gather(http.get("/healthz"), http.get("/readyz"))
             assert health.status_code == 200
-            assert (ready.status_code, ready.json()) == (503, {"status": "not_ready"})
+            assert (ready.status_code, ready.json()) == (
+                503,
+                {"status": "not_ready", "reasons": ["mqtt: not subscribed"]},
+            )
         finally:
             service.stop()
             async with asyncio.timeout(30):
                 await task
+
+
+async def test_healthz_fails_naming_the_task_once_a_core_task_has_ended(isolated, tmp_path):
+    async with running_ingest(ingest_settings(isolated, tmp_path)) as service:
+        base = f"http://127.0.0.1:{service.health.port}"
+        async with httpx.AsyncClient(base_url=base) as http:
+            assert (await http.get("/healthz")).status_code == 200
+            [drainer] = [task for task in service._core_tasks if task.get_name() == "spool-drainer"]
+            drainer.cancel()
+            await asyncio.gather(drainer, return_exceptions=True)
+            health = await http.get("/healthz")
+    assert (health.status_code, health.json()) == (
+        503,
+        {"status": "failing", "reasons": ["task spool-drainer ended"]},
+    )

@@ -332,7 +332,8 @@ async def test_every_declared_ingest_metric_moves_through_a_scenario(
     auth_influx: AuthInflux, isolated: Isolation, tmp_path: Path
 ) -> None:
     """A damaged store, a stream with backpressure, bad payloads while the dead-letter store is
-    locked, InfluxDB refusing the writes (spool) and then taking them again, and a stop."""
+    locked (then dropped by its age bound), InfluxDB refusing the writes (spool) and then taking
+    them again, and a stop."""
     from ingest.metrics import IngestMetrics
 
     baseline = metric_values(IngestMetrics().registry)
@@ -347,6 +348,7 @@ async def test_every_declared_ingest_metric_moves_through_a_scenario(
         influx_password=password,
         ingest_batch_size=10,
         ingest_batch_max_age_ms=1000,
+        ingest_deadletter_max_age_days=1e-9,  # ~86 µs: every letter is past the age bound at once
     )
     messages = heat_stream(isolated.prefix, 150, time.time() - 3600)
     bad_topic = messages[0][0]
@@ -372,6 +374,9 @@ async def test_every_declared_ingest_metric_moves_through_a_scenario(
             blocker.close()
         assert await eventually(
             lambda: sample(service, "ingest_dead_letters_total", reason="invalid_json") == 10
+        )
+        assert await eventually(
+            lambda: sample(service, "ingest_dead_letters_dropped_total", reason="age") == 10
         )
 
         auth_influx.q(f"SET PASSWORD FOR \"{user}\" = 'revoked'")

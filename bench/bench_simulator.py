@@ -2,7 +2,7 @@
 
     uv run python bench/bench_simulator.py [--sites 7000] [--rate 5000] [--seconds 30]
 
-Starts a private Mosquitto with deploy/local/services.py, runs ``python -m simulators`` live
+Starts a private Mosquitto with energy_testing/services.py, runs ``python -m simulators`` live
 at the target rate (QoS 1, realistic faults, every format) and then as fast as possible, and
 prints both rates. Stops the broker it started.
 """
@@ -10,24 +10,15 @@ prints both rates. Stops the broker it started.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from energy_testing import services as local_services
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _local_services():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("local_services", ROOT / "deploy" / "local" / "services.py")
-    assert spec
-    assert spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["local_services"] = module  # dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
 
 
 def _run(argv: list[str]) -> str:
@@ -45,7 +36,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=5000.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
-    services = _local_services()
+    services = local_services
     services.ensure_installed()
     with tempfile.TemporaryDirectory() as tmp:
         broker, proc = services.start_mosquitto(Path(tmp) / "mosquitto")

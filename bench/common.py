@@ -1,13 +1,12 @@
 """Shared pieces of the benchmarks: local services, ingest as a subprocess, counts, percentiles, RSS.
 
-Every benchmark starts its own Mosquitto and InfluxDB (deploy/local/services.py) in a temporary
+Every benchmark starts its own Mosquitto and InfluxDB (energy_testing/services.py) in a temporary
 folder and stops them at the end; ingest always runs as ``python -m ingest`` in its own process,
 configured through environment variables, exactly as it is deployed.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import platform
@@ -30,15 +29,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from energy_testing import services as local_services
 from simulators.heat import HeatMeter
 
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("local_services", ROOT / "deploy" / "local" / "services.py")
-assert _spec
-assert _spec.loader
-local_services: Any = importlib.util.module_from_spec(_spec)
-sys.modules["local_services"] = local_services  # its dataclasses look their module up
-_spec.loader.exec_module(local_services)
 local_services.die_with_this_process()
 
 

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from energy_testing.ingest import IngestProcess as _PluginIngestProcess
 from ingest.config import IngestSettings
 from ingest.registry import Registry
 from ingest.service import IngestService
-from tests.conftest import local_services
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,65 +64,8 @@ async def eventually(check: Callable[[], Any], *, deadline_s: float = 60.0, inte
         await asyncio.sleep(interval)
 
 
-class IngestProcess:
-    """``python -m ingest`` as a child process, configured through its environment (as in production)."""
+class IngestProcess(_PluginIngestProcess):
+    """``python -m ingest`` as a child process (the plugin's), run from the repository."""
 
     def __init__(self, settings_env: dict[str, str], log_path: Path) -> None:
-        self.env = {**os.environ, **settings_env}
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log_offset = 0
-
-    @staticmethod
-    def env_for(isolated: Any, data_dir: Path, **overrides: str) -> dict[str, str]:
-        env = {
-            "MQTT_URL": isolated.services.mqtt_url,
-            "MQTT_TOPIC_PREFIX": isolated.prefix,
-            "INFLUX_URL": isolated.services.influx_url,
-            "INFLUX_DB": isolated.db,
-            "INGEST_CLIENT_ID": f"ingest-{isolated.db}",
-            "INGEST_DATA_DIR": str(data_dir),
-            "INGEST_HTTP_PORT": "0",
-            "INGEST_UNKNOWN_DEVICES": "accept",
-        }
-        env.update(overrides)
-        return env
-
-    def start(self) -> None:
-        """Start it; it is SIGKILLed if the test run dies and stopped when the test ends (conftest)."""
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with open(self.log_path, "ab") as log:
-            self.proc = local_services.track(
-                subprocess.Popen(
-                    [sys.executable, "-m", "ingest"],
-                    env=self.env,
-                    stderr=log,
-                    cwd=ROOT,
-                    preexec_fn=local_services.child_preexec(signal.SIGKILL),
-                )
-            )
-
-    def stop(self) -> None:
-        """Kill it if it still runs (for ``finally``: whatever the test did, nothing outlives it)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")[self._log_offset :]
-
-    async def wait_subscribed(self, deadline_s: float = 30.0) -> None:
-        ok = await eventually(lambda: '"mqtt_subscribed"' in self.log_text(), deadline_s=deadline_s)
-        assert ok, f"ingest did not subscribe:\n{self.log_text()[-3000:]}"
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def terminate(self, deadline_s: float = 30.0) -> int:
-        """SIGTERM and wait; returns the exit code (raises if it does not exit in time)."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=deadline_s)
+        super().__init__(settings_env, log_path, cwd=ROOT)

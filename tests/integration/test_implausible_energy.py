@@ -19,7 +19,6 @@ import httpx
 import orjson
 import pytest
 
-from deploy.local import services as local_services
 from ingest.config import IngestSettings
 from ingest.derive.backfill import backfill
 from ingest.derive.emissions import EmissionFactors
@@ -29,6 +28,7 @@ from ingest.errors import Reason
 from ingest.influx import InfluxClient
 from ingest.registry import AssetFile, Registry
 from simulators.publisher import Publisher
+from tests.conftest import local_services
 from tests.helpers import ROOT, eventually, ingest_settings, running_ingest, sample
 
 pytestmark = pytest.mark.integration
@@ -177,7 +177,7 @@ def spawn_follower(env: dict[str, str], port: int, log_path: Path) -> subprocess
                 env=env,
                 stderr=log,
                 cwd=ROOT,
-                preexec_fn=local_services.child_preexec(),  # PR_SET_PDEATHSIG, as for the servers
+                preexec_fn=local_services.child_preexec(signal.SIGKILL),  # PR_SET_PDEATHSIG
             )
         )
 

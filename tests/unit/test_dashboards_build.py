@@ -54,7 +54,8 @@ def test_check_command_passes_on_the_committed_files(capsys: pytest.CaptureFixtu
         f"ok: {len(committed)} dashboards, {len(panels)} panels, {queries} queries checked "
         "(up to date with the code, lint clean)\n"
     )
-    assert len(committed) > 1 and queries > len(committed)
+    assert len(committed) > 1
+    assert queries > len(committed)
 
 
 def test_committed_dashboards_pass_the_structural_lint() -> None:

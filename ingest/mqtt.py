@@ -294,7 +294,14 @@ class MqttConsumer:
         self.generation += 1
         loop = asyncio.get_running_loop()
         protocol = self.protocol
-        log.info("mqtt_connecting", host=self.host, port=self.port, tls=self.tls, protocol=_name(protocol))
+        log.info(
+            "mqtt_connecting",
+            host=self.host,
+            port=self.port,
+            tls=self.tls,
+            protocol=_name(protocol),
+            client_id=self.client_id,
+        )
         connack: tuple[bool, int, codec.Properties] | None = None
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
             _transport, connection = await loop.create_connection(

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from ingest import logs
-from ingest.config import load
+from ingest.config import AssetsSettings, load
 from ingest.errors import ConfigError
+
+_OWNER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")  # as api/auth.py's KeyEntry accepts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     keys.add_argument("--out", type=Path, required=True, help="the API_KEYS_FILE to write")
     keys.add_argument("--name", help="add: a name for the key, e.g. tunabyggen-fm")
-    keys.add_argument("--scope", help="add: operator or owner:<owner id>")
+    keys.add_argument(
+        "--scope", help="add: operator or owner:<owner id> (checked against ASSETS_FILE when it is set)"
+    )
     args = parser.parse_args(argv)
     logs.configure()
     if args.command == "keys":
@@ -55,8 +62,32 @@ def _keys(action: str, out: Path, name: str | None, scope: str | None) -> int:
         print("keys add needs --name and --scope (operator or owner:<id>)", file=sys.stderr)
         return 2
     try:
+        check_scope(scope, load(AssetsSettings).assets_file)
         print(add_key(out, name, scope))
+    except ValidationError as exc:  # the name or scope KeyEntry refused: say which, in one line
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "key"
+        print(f"error: --{where} {error['input']!r} is invalid: {error['msg']}", file=sys.stderr)
+        return 2
     except (ConfigError, ValueError) as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
     return 0
+
+
+def check_scope(scope: str, assets_file: Path | None) -> None:
+    """Refuse a scope that is neither ``operator`` nor ``owner:<id>``, or (with a registry) whose
+    owner the registry does not know: raises ConfigError with one line naming the valid ones."""
+    from ingest.registry import Registry
+
+    owner = scope.removeprefix("owner:") if scope.startswith("owner:") else None
+    if scope != "operator" and not (owner and _OWNER_ID.fullmatch(owner)):
+        raise ConfigError(f"--scope {scope!r} is not a scope: valid scopes are operator and owner:<owner id>")
+    if owner is None or assets_file is None:
+        return
+    known = sorted(Registry.load(assets_file).owners)
+    if owner not in known:
+        raise ConfigError(
+            f"--scope {scope!r}: ASSETS_FILE {assets_file} has no owner {owner!r}; "
+            f"known owners: {', '.join(known) or '(none)'}"
+        )

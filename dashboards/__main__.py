@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from dashboards.build import JSON_DIR, load_committed, rendered, stale_files, write_all
-from dashboards.lint import lint_dashboards
+from dashboards.lint import lint_dashboards, panels_of
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,11 +30,27 @@ def main(argv: list[str] | None = None) -> int:
             print(problem, file=sys.stderr)
         if any(p.endswith(("stale", "missing", "extra (no dashboard generates it)")) for p in problems):
             print("run `python -m dashboards build` and commit the result", file=sys.stderr)
-        return 1 if problems else 0
+        if problems:
+            return 1
+        print(check_summary(load_committed()))
+        return 0
     return _push(args.message)
 
 
+def check_summary(dashboards: dict[str, dict[str, Any]]) -> str:
+    """What a clean ``check`` verified: dashboards, panels and queries, in one line."""
+    panels = [panel for document in dashboards.values() for panel in panels_of(document)]
+    queries = sum(len(panel.get("targets", [])) for panel in panels)
+    return (
+        f"ok: {len(dashboards)} dashboards, {len(panels)} panels, {queries} queries checked "
+        "(up to date with the code, lint clean)"
+    )
+
+
 def _push(message: str) -> int:
+    from grafana_client.client import GrafanaException
+    from requests import RequestException
+
     from dashboards.push import GrafanaSettings, push
     from ingest.config import load
     from ingest.errors import ConfigError
@@ -43,7 +60,12 @@ def _push(message: str) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    pushed, missing = push(settings, rendered(), message)
+    try:
+        pushed, missing = push(settings, rendered(), message)
+    except (RequestException, GrafanaException, OSError, ValueError) as exc:  # one line, not a traceback
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        print(f"error: cannot push to GRAFANA_URL={settings.grafana_url}: {reason}", file=sys.stderr)
+        return 1
     for dashboard in pushed:
         print(f"pushed {dashboard.uid} v{dashboard.version}: {dashboard.url}")
     for uid in missing:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dashboards.datasources import PROVISIONED_UIDS
@@ -30,6 +31,15 @@ class GrafanaSettings(BaseSettings):
     grafana_password: SecretStr | None = None
     grafana_folder: str = "Borlänge energy"
     grafana_folder_uid: str = "borlange-energy"
+
+    @field_validator("grafana_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL such as http://127.0.0.1:3000")
+        _ = parts.port  # raises ValueError on a malformed port
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _credentials(self) -> GrafanaSettings:
@@ -83,7 +93,7 @@ def push(
     from grafana_client.api import GrafanaApi
     from grafana_client.client import GrafanaClientError
 
-    api = GrafanaApi.from_url(settings.grafana_url, credential=settings.credential())
+    api = GrafanaApi.from_url(settings.grafana_url, credential=settings.credential(), timeout=30.0)
     folder = folder_payload(settings)
     try:
         api.folder.get_folder(folder["uid"])

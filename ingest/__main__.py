@@ -11,9 +11,9 @@ import signal
 import sys
 
 from ingest import logs
-from ingest.config import IngestSettings, load
+from ingest.config import DataDirSettings, IngestSettings, load
 from ingest.derive.emissions import EmissionFactors
-from ingest.errors import ConfigError, StoreError
+from ingest.errors import ConfigError, Reason, StoreError
 from ingest.registry import Registry
 
 
@@ -22,12 +22,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="consume MQTT and write to InfluxDB (the default)")
-    dl = sub.add_parser("deadletters", help="list or replay dead letters")
-    dl.add_argument("action", choices=["list", "counts", "replay"])
-    dl.add_argument("--reason", help="only this reason code")
-    dl.add_argument("--limit", type=_count, default=50, help="letters per page or replay (1-1000)")
-    dl.add_argument("--after-id", type=int, default=0, help="page on from this id (list prints the next)")
-    dl.add_argument("--ids", type=_ids, help="replay exactly these letters: 12,15,16")
+    dl = sub.add_parser(
+        "deadletters",
+        help="count, list or replay dead letters (counts and list read only INGEST_DATA_DIR)",
+        description="Dead letters: messages (or readings) ingest could not store, with their reason.",
+    )
+    reasons = [reason.value for reason in Reason]
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument(
+        "--reason", choices=reasons, metavar="REASON", help=f"only this reason: {', '.join(reasons)}"
+    )
+    paged = argparse.ArgumentParser(add_help=False)
+    paged.add_argument(
+        "--limit", type=_count, default=50, help="letters per page, or to replay (1-1000, default 50)"
+    )
+    paged.add_argument(
+        "--after-id", type=int, default=0, help="start after this letter id (list prints the next one)"
+    )
+    actions = dl.add_subparsers(dest="action", required=True, metavar="{counts,list,replay}")
+    actions.add_parser(
+        "counts", help="letters per reason (reads INGEST_DATA_DIR only)", description="Letters per reason."
+    )
+    actions.add_parser(
+        "list",
+        parents=[shared, paged],
+        help="oldest first: id, received (Europe/Stockholm), kind, reason, topic, detail, payload",
+        description="Tab-separated, with a header. The payload is shown as UTF-8 text (control "
+        "characters escaped, cut at 120 characters) or, when it is not UTF-8 (Sparkplug protobuf), "
+        "as hex: prefixed 'hex:', cut at 120 bytes. Reads INGEST_DATA_DIR only.",
+    )
+    rp = actions.add_parser(
+        "replay",
+        parents=[shared, paged],
+        help="republish pending letters over MQTT (or rewrite lines to InfluxDB); exits 1 on skips",
+        description="Marks replayed only what the broker (or InfluxDB) really took.",
+    )
+    rp.add_argument("--ids", type=_ids, help="replay exactly these letters: 12,15,16")
     bf = sub.add_parser(
         "backfill", help="recompute energy and emissions for a time range (after factors change)"
     )
@@ -59,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
+    if args.command == "deadletters" and args.action in ("counts", "list"):
+        return _read_dead_letters(args)
     try:
         settings = load(IngestSettings)
         if args.command in (None, "run", "backfill", "energy"):
@@ -73,6 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "deadletters":
         from ingest.replay import deadletters_command
 
+        if not settings.ingest_data_dir.is_dir():  # replaying from a mistyped path would find nothing
+            print(
+                f"configuration error: INGEST_DATA_DIR={settings.ingest_data_dir} does not exist",
+                file=sys.stderr,
+            )
+            return 2
         return deadletters_command(
             settings, args.action, args.reason, args.limit, after_id=args.after_id, ids=args.ids
         )
@@ -93,6 +131,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data directory error: INGEST_DATA_DIR={settings.ingest_data_dir}: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _read_dead_letters(args: argparse.Namespace) -> int:
+    """``deadletters counts|list``: needs only INGEST_DATA_DIR, and refuses one that does not exist
+    (a mistyped path would otherwise show an empty store, and create it)."""
+    from ingest.replay import print_dead_letters
+
+    try:
+        data_dir = load(DataDirSettings).ingest_data_dir
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    if not data_dir.is_dir():
+        print(
+            f"configuration error: INGEST_DATA_DIR={data_dir} does not exist (is it mistyped?); "
+            "counts and list read an existing data directory and never create one",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        return print_dead_letters(
+            data_dir,
+            args.action,
+            getattr(args, "reason", None),
+            getattr(args, "limit", 50),
+            after_id=getattr(args, "after_id", 0),
+        )
+    except StoreError as exc:
+        print(f"data directory error: INGEST_DATA_DIR={data_dir}: {exc}", file=sys.stderr)
+        return 2
 
 
 def _count(text: str) -> int:

@@ -118,6 +118,18 @@ class IngestSettings(MqttSettings, InfluxSettings):
         return value
 
 
+class AssetsSettings(_Base):
+    """Only ``ASSETS_FILE``: for commands that check names against the registry (``api keys add``)."""
+
+    assets_file: Path | None = None
+
+
+class DataDirSettings(_Base):
+    """Only ``INGEST_DATA_DIR``: for commands that read the local stores (``deadletters list``)."""
+
+    ingest_data_dir: Path = Path("var/ingest")
+
+
 def load(cls: type[_S]) -> _S:
     """Build a settings object, turning pydantic's report into one line that names the key.
 

@@ -33,6 +33,15 @@ MAX_PACKET_BYTES = codec.DEFAULT_MAX_PACKET_BYTES  # far above any payload the p
 CONNECT_TIMEOUT_S = 30.0
 SUBSCRIBE_QOS = 1  # at-least-once + idempotent writes; QoS 2 would add a round trip per message
 _SUBSCRIBE_ID = 1  # one SUBSCRIBE per connection; the broker's PUBLISH ids are a separate space
+SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT: another client connected with our client id
+TAKEOVER_BACKOFF_S = 60.0  # wait this long after a takeover instead of taking the session back at once
+SHORT_SESSION_S = 30.0  # a broker close this soon after CONNACK, without a reason, may be a takeover
+SHORT_SESSIONS_TAKEOVER = 2  # such closes in a row taken as a takeover (keep SHORT_SESSION_S < backoff)
+_CLIENT_ID_FIX = (
+    "give every ingest process its own INGEST_CLIENT_ID (the default, ingest-<hostname>, is the same "
+    "for two processes on one host or for copied containers); replicas that share the work also set "
+    "INGEST_SHARED_GROUP"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +69,8 @@ class _Connection(asyncio.Protocol):
         self.last_sent = self.last_received = time.monotonic()
         self.ping_sent_at: float | None = None
         self.held: list[tuple[int, bytes]] = []  # packets read while paused, dispatched on resume
+        self.disconnect_reason: int | None = None  # the broker's DISCONNECT reason code, if it sent one
+        self.closed_by_us = False
 
     # -- asyncio.Protocol --------------------------------------------------------------
 
@@ -137,8 +148,9 @@ class _Connection(asyncio.Protocol):
         elif kind == codec.PUBREL:  # QoS 2 step 3: the broker released the id; complete it at once
             self.write(codec.encode_acks(codec.PUBCOMP, [codec.decode_packet_id(body)]))
         elif kind == codec.DISCONNECT:
-            log.warning("mqtt_broker_disconnect", reason=codec.decode_disconnect_reason(body))
-            self.close(send_disconnect=False)
+            self.disconnect_reason = codec.decode_disconnect_reason(body)
+            log.warning("mqtt_broker_disconnect", reason=hex(self.disconnect_reason))
+            self.transport_close()
         else:
             log.warning("mqtt_unexpected_packet", packet_type=kind)
 
@@ -162,11 +174,15 @@ class _Connection(asyncio.Protocol):
 
     def close(self, *, send_disconnect: bool = True, reason: int = 0) -> None:
         """Send DISCONNECT (v5 with ``reason`` when not 0) and close; the session stays on the broker."""
+        self.closed_by_us = True
         if send_disconnect:
             if reason and self.protocol == codec.MQTT_5:
                 self.write(bytes((codec.DISCONNECT << 4, 1, reason)))
             else:
                 self.write(codec.DISCONNECT_PACKET)
+        self.transport_close()
+
+    def transport_close(self) -> None:
         if self.transport is not None:
             self.transport.close()
 
@@ -192,6 +208,7 @@ class MqttConsumer:
         backoff_max_s: float = 30.0,
         ca_file: str | None = None,
         on_connected: Callable[[bool], None] | None = None,
+        takeover_backoff_s: float = TAKEOVER_BACKOFF_S,
     ) -> None:
         self.host, self.port, self.tls, self.username, self.password = mqtt_endpoint(url)
         self.client_id = client_id
@@ -210,6 +227,10 @@ class MqttConsumer:
         self._connection: _Connection | None = None
         self._accepted_v5 = False
         self._paused = False
+        self.takeover_backoff_s = takeover_backoff_s
+        self.takeovers = 0  # sessions the broker ended because another client took our client id
+        self._taken_over = False  # the last session ended so (see _session_ended)
+        self._short_sessions = 0  # consecutive sessions the broker closed right after CONNACK
 
     # -- public -------------------------------------------------------------------------
 
@@ -218,15 +239,22 @@ class MqttConsumer:
         attempt = 0
         try:
             while True:
+                self._taken_over = False
                 try:
-                    if await self._connect_once():
+                    # A session the broker closed right after CONNACK does not reset the backoff:
+                    # two clients with one id (3.1.1) then drift apart instead of fighting at once.
+                    if await self._connect_once() and not self._short_sessions:
                         attempt = 0
                 except (OSError, ssl.SSLError, ConnectionError) as exc:
                     log.warning("mqtt_connect_failed", host=self.host, port=self.port, error=str(exc))
+                    self._short_sessions = 0  # the broker is away (a restart), not held by another client
                 self._teardown()
                 attempt += 1
-                delay = random.uniform(0, min(self.backoff_max_s, 0.5 * 2**attempt))
-                log.info("mqtt_reconnect_wait", delay_s=round(delay, 2), attempt=attempt)
+                if self._taken_over:  # the other client keeps the session for a while: no fighting
+                    delay, why = self.takeover_backoff_s, "session_taken_over"
+                else:
+                    delay, why = random.uniform(0, min(self.backoff_max_s, 0.5 * 2**attempt)), "reconnect"
+                log.info("mqtt_reconnect_wait", delay_s=round(delay, 2), attempt=attempt, reason=why)
                 await asyncio.sleep(delay)
         finally:
             self._teardown(graceful=True)
@@ -266,7 +294,14 @@ class MqttConsumer:
         self.generation += 1
         loop = asyncio.get_running_loop()
         protocol = self.protocol
-        log.info("mqtt_connecting", host=self.host, port=self.port, tls=self.tls, protocol=_name(protocol))
+        log.info(
+            "mqtt_connecting",
+            host=self.host,
+            port=self.port,
+            tls=self.tls,
+            protocol=_name(protocol),
+            client_id=self.client_id,
+        )
         connack: tuple[bool, int, codec.Properties] | None = None
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
             _transport, connection = await loop.create_connection(
@@ -295,6 +330,7 @@ class MqttConsumer:
         keepalive_s = props.get(codec.PROP_SERVER_KEEP_ALIVE, self.keepalive_s)
         assert isinstance(keepalive_s, int)
         log.info("mqtt_connected", session_present=session_present, protocol=_name(protocol))
+        connected_at = time.monotonic()
         self.connected.set()
         if self.on_connected is not None:
             self.on_connected(True)
@@ -309,7 +345,47 @@ class MqttConsumer:
             await connection.closed.wait()
             watchdog.cancel()
         log.warning("mqtt_disconnected", generation=connection.generation)
+        self._session_ended(connection, time.monotonic() - connected_at)
         return True
+
+    def _session_ended(self, connection: _Connection, lived_s: float) -> None:
+        """Recognise a session taken over by another client with our client id.
+
+        Certain when the broker says so (MQTT 5 DISCONNECT reason 0x8E). Without a reason (MQTT
+        3.1.1, or a broker that sends none: Mosquitto 2.0.11 just closes the socket) the sign is
+        the broker closing the connection soon after accepting it, twice in a row: each of the
+        two clients takes the session from the other as soon as it reconnects.
+        """
+        if connection.disconnect_reason == SESSION_TAKEN_OVER:
+            self._session_taken_over(
+                "the broker ended our session with MQTT 5 reason 0x8E (session taken over)"
+            )
+            return
+        by_broker = not connection.closed_by_us and connection.disconnect_reason is None
+        if not (by_broker and lived_s < SHORT_SESSION_S):
+            self._short_sessions = 0
+            return
+        self._short_sessions += 1
+        if self._short_sessions >= SHORT_SESSIONS_TAKEOVER:
+            self._session_taken_over(
+                f"the broker closed our connection {self._short_sessions} times in a row within "
+                f"{SHORT_SESSION_S:g} s of accepting it, without a reason"
+            )
+
+    def _session_taken_over(self, evidence: str) -> None:
+        """Back off (``takeover_backoff_s``) instead of taking the session back; say so once, loudly."""
+        self._taken_over = True
+        self.takeovers += 1
+        if self.takeovers == 1:
+            log.error(
+                "mqtt_session_taken_over",
+                client_id=self.client_id,
+                evidence=evidence,
+                problem="another client is connected with this client id: the broker keeps one "
+                "session per id, so each reconnect would end the other's in turn",
+                fix=_CLIENT_ID_FIX,
+                backoff_s=self.takeover_backoff_s,
+            )
 
     def _connect_packet(self, protocol: int) -> bytes:
         return codec.encode_connect(

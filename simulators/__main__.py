@@ -21,10 +21,11 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 
-from simulators.city import Format, build_city, device_counts, parse_formats
+from simulators.city import City, Format, build_city, device_counts, parse_formats
 from simulators.faults import Fault, FaultRates
 from simulators.formats import NCMD_FILTER, rebirth_requested
 from simulators.publisher import Publisher
@@ -162,17 +163,43 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def mqtt_url_problem(url: str) -> str | None:
+    """Why ``url`` is not a broker URL (only ``mqtt://`` and ``mqtts://``), or None."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError on a malformed port
+    except ValueError:
+        return f"--mqtt-url (or MQTT_URL) {url!r} has a malformed port"
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        return (
+            f"--mqtt-url (or MQTT_URL) must be mqtt://[user:pass@]host[:1883] or mqtts://host[:8883], "
+            f"not {url!r}"
+        )
+    return None
+
+
+def city_summary(city: City) -> str:
+    """How many sites the city has, in one phrase every message uses (buildings plus weather stations)."""
+    stations = sum(1 for site in city.sites if site.id.startswith("weather-"))
+    buildings = len(city.sites) - stations
+    return (
+        f"{len(city.sites)} sites ({buildings} buildings, {stations} weather "
+        f"station{'s' if stations != 1 else ''})"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.sites < 1:
         parser().error("--sites must be at least 1")
+    if not args.assets_out and (problem := mqtt_url_problem(args.mqtt_url)):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     city = build_city(args.sites, seed=args.seed, formats=args.formats)
     if args.assets_out:
         args.assets_out.parent.mkdir(parents=True, exist_ok=True)
         city.write_assets(args.assets_out)
-        print(
-            f"wrote {args.assets_out}: {len(city.sites)} sites, {len(city.devices)} devices", file=sys.stderr
-        )
+        print(f"wrote {args.assets_out}: {city_summary(city)}, {len(city.devices)} devices", file=sys.stderr)
         return 0
     sim = Simulation(city, prefix=args.prefix, faults=args.faults, seed=args.seed)
     n = max(1, sim.device_count)
@@ -186,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         start, until, rate = now, (now + args.duration if args.duration else None), n / step
     mix = ", ".join(f"{fmt} {count}" for fmt, count in sorted(device_counts(city.devices).items()))
     print(
-        f"{args.sites} sites, {n} devices ({mix}); one reading per device every {step:g} s"
+        f"{city_summary(city)}, {n} devices ({mix}); one reading per device every {step:g} s"
         + (f", {rate:,.0f} msg/s" if rate else ", as fast as possible"),
         file=sys.stderr,
     )

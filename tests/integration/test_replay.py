@@ -187,7 +187,10 @@ async def test_cli_replay_marks_only_what_was_delivered_exits_1_on_skips_and_lis
         assert [d.id for d in service.dead_letters.list(pending_only=True)] == [truncated.id]
         assert await eventually(lambda: isolated.count("district_heating", "energy_kwh") == 1)
         assert page.returncode == 0, page.stderr
-        assert page.stdout.startswith(f"{delivered.id}\tmessage\tunknown_device\t{topic}")
+        header, row, *_ = page.stdout.splitlines()
+        assert header.startswith("id\treceived\tkind\treason\ttopic")
+        assert row.startswith(f"{delivered.id}\t")
+        assert row.split("\t")[2:5] == ["message", "unknown_device", topic]
         assert page.stdout.rstrip().endswith(f"next: --after-id {delivered.id}")
         assert bad_ids.returncode == 2
         assert "--ids" in bad_ids.stderr

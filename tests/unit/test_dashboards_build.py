@@ -45,7 +45,17 @@ def test_generation_is_deterministic() -> None:
 
 def test_check_command_passes_on_the_committed_files(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check"]) == 0
-    assert capsys.readouterr().err == ""
+    out, err = capsys.readouterr()
+    assert err == ""
+    committed = load_committed()
+    panels = [panel for document in committed.values() for panel in panels_of(document)]
+    queries = sum(len(panel.get("targets", [])) for panel in panels)
+    assert out == (
+        f"ok: {len(committed)} dashboards, {len(panels)} panels, {queries} queries checked "
+        "(up to date with the code, lint clean)\n"
+    )
+    assert len(committed) > 1
+    assert queries > len(committed)
 
 
 def test_committed_dashboards_pass_the_structural_lint() -> None:

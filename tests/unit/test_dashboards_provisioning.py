@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +140,30 @@ def test_push_command_without_url_exits_2_with_one_line(
     monkeypatch.delenv("GRAFANA_URL", raising=False)
     assert main(["push"]) == 2
     assert capsys.readouterr().err == "configuration error: GRAFANA_URL is required but not set\n"
+
+
+@pytest.mark.parametrize("url", ["grafana:3000", "ftp://grafana", "http://grafana:port"])
+def test_push_with_a_malformed_grafana_url_exits_2_with_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    monkeypatch.setenv("GRAFANA_URL", url)
+    monkeypatch.setenv("GRAFANA_TOKEN", "glsa_abc")
+    assert main(["push"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("configuration error: GRAFANA_URL is invalid"), err
+    assert err.count("\n") == 1
+
+
+def test_push_to_an_unreachable_grafana_exits_1_with_one_line_naming_the_url(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as closed:  # bound, never listening: connecting is refused at once
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        monkeypatch.setenv("GRAFANA_URL", url)
+        monkeypatch.setenv("GRAFANA_TOKEN", "glsa_abc")
+        assert main(["push"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot push to GRAFANA_URL={url}: "), err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err

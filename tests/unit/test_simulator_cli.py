@@ -22,7 +22,9 @@ def test_assets_out_writes_a_registry_ingest_loads(tmp_path, capsys):
     assert main(["--meters", "12", "--seed", "4", "--assets-out", str(path)]) == 0
     registry = Registry.load(path)
     assert len({d.site for d in registry.devices.values()}) == 13  # 12 buildings and a weather station
-    assert f"13 sites, {len(registry.devices)} devices" in capsys.readouterr().err
+    assert f"13 sites (12 buildings, 1 weather station), {len(registry.devices)} devices" in (
+        capsys.readouterr().err
+    )
 
 
 def test_dry_run_backfill_writes_a_report_of_what_it_generated(tmp_path, capsys):
@@ -57,3 +59,20 @@ def test_bad_options_fail_with_one_line_naming_them(argv, message, capsys):
 
 def test_durations_accept_the_usual_suffixes():
     assert [duration_s(t) for t in ("30d", "12h", "1m", "45s", "90")] == [2592000, 43200, 60, 45, 90]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:1883", "tcp://broker", "127.0.0.1:1883", "mqtt://h:port"])
+def test_a_broker_url_that_is_not_mqtt_or_mqtts_is_refused_in_one_line(url, capsys):
+    assert main(["--sites", "2", "--dry-run", "--count", "1", "--mqtt-url", url]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("error: --mqtt-url (or MQTT_URL)")
+
+
+def test_the_registry_and_the_live_banner_count_the_same_sites(tmp_path, capsys):
+    assert main(["--sites", "60", "--seed", "7", "--assets-out", str(tmp_path / "a.yaml")]) == 0
+    assets_line = capsys.readouterr().err
+    assert main(["--sites", "60", "--seed", "7", "--dry-run", "--count", "1", "--quiet"]) == 0
+    live_line = capsys.readouterr().err.splitlines()[0]
+    assert "61 sites (60 buildings, 1 weather station)" in assets_line
+    assert live_line.startswith("61 sites (60 buildings, 1 weather station),"), live_line

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from api import energy
@@ -13,10 +13,11 @@ from api.csvexport import CSV_RESPONSE, DialectParam, Format, csv_dialect, csv_r
 from api.deps import CurrentScope, ScopedSite, State
 from api.energy import EmissionsEvery, EnergyEvery
 from api.models import EmissionsOut, EnergyOut
+from api.queryparams import known_query_parameters
 from api.readings import scope_condition, site_condition
 from api.timerange import Align, resolve
 
-router = APIRouter(tags=["energy and emissions"])
+router = APIRouter(tags=["energy and emissions"], dependencies=[Depends(known_query_parameters)])
 
 Start = Annotated[
     dt.datetime | None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from api import readings
@@ -14,6 +14,7 @@ from api.deps import ScopedDevice, ScopedSite, State
 from api.errors import ApiError
 from api.influxql import EVERY_PATTERN, Every
 from api.models import DeviceLatestOut, Reading, SeriesOut, SiteLatestOut
+from api.queryparams import known_query_parameters
 from api.readings import (
     ALL_FIELDS,
     DEFAULT_AGGREGATE,
@@ -26,7 +27,7 @@ from api.readings import (
 from api.timerange import NS, resolve
 from ingest.schema import MEASUREMENT_OF_KIND
 
-router = APIRouter(tags=["readings"])
+router = APIRouter(tags=["readings"], dependencies=[Depends(known_query_parameters)])
 
 Field = Literal[ALL_FIELDS]  # type: ignore[valid-type]  # built from the schema at import: one source of truth
 Fields = Annotated[

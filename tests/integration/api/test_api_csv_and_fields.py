@@ -23,7 +23,8 @@ POINTS = [  # minutes after T0, supply, return
     (5, 81.2, 40.30000000000001),
     (10, 79.6, 39.9),
 ]
-FIELDS = {"measurement": "district_heating", "field": ["supply_temp_c", "return_temp_c"]}
+FIELDS = {"field": ["supply_temp_c", "return_temp_c"]}  # device routes: the measurement is the kind's
+SITE_FIELDS = {"measurement": "district_heating", **FIELDS}
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def test_a_single_field_series_keeps_its_shape(world):
 
 def test_several_fields_come_as_columns_of_one_csv_in_local_time(world):
     with world.client("tunabyggen") as client:
-        r = client.get("/sites/tb-2/series", params={**FIELDS, **WINTER, "format": "csv"})
+        r = client.get("/sites/tb-2/series", params={**SITE_FIELDS, **WINTER, "format": "csv"})
     assert r.status_code == 200, r.text
     assert r.text.splitlines()[0] == "device,time,supply_temp_c,return_temp_c"
     rows = _csv(r.text)
@@ -147,7 +148,7 @@ def test_latest_readings_are_served_as_csv_rounded_in_local_time(world):
 def test_excel_sv_csv_has_semicolons_decimal_commas_crlf_and_a_bom(world):
     with world.client("tunabyggen") as client:
         r = client.get(
-            "/sites/tb-2/series", params={**FIELDS, **WINTER, "format": "csv", "dialect": "excel-sv"}
+            "/sites/tb-2/series", params={**SITE_FIELDS, **WINTER, "format": "csv", "dialect": "excel-sv"}
         )
     assert r.status_code == 200, r.text
     assert r.content.startswith(b"\xef\xbb\xbf")
@@ -181,3 +182,23 @@ def test_a_dialect_with_json_or_an_unknown_dialect_is_refused(world):
     assert (with_json.status_code, with_json.json()["error"]) == (400, "dialect_needs_csv")
     assert unknown.status_code == 422
     assert bad_format.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/sites/tb-2/series", {"measurement": "district_heating", "fields": "supply_temp_c"}),
+        ("/devices/hm-tb-2/series", {"field": "supply_temp_c", "every": "1h", "aggregation": "max"}),
+        ("/devices/hm-tb-2/latest", {"fromat": "csv"}),
+        ("/sites/tb-1/energy", {"every": "day", "tz": "UTC"}),
+    ],
+)
+def test_a_query_parameter_the_route_does_not_take_is_a_400_not_ignored(world, path, params):
+    with world.client("tunabyggen") as client:
+        r = client.get(path, params=params)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "unknown_parameter"
+    assert (
+        repr(next(name for name in params if name in {"fields", "aggregation", "fromat", "tz"}))
+        in r.json()["message"]
+    )

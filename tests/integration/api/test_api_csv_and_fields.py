@@ -202,3 +202,14 @@ def test_a_query_parameter_the_route_does_not_take_is_a_400_not_ignored(world, p
         repr(next(name for name in params if name in {"fields", "aggregation", "fromat", "tz"}))
         in r.json()["message"]
     )
+
+
+def test_a_field_the_measurement_never_stored_is_null_beside_one_it_did(world):
+    params = {"field": ["supply_temp_c", "volume_m3"], **WINTER}  # no test point holds volume_m3
+    with world.client("tunabyggen") as client:
+        r = client.get("/devices/hm-tb-2/series", params=params)
+        bucketed = client.get("/devices/hm-tb-2/series", params={**params, "every": "1d"})
+    assert r.status_code == 200, r.text
+    assert r.json()["series"][0]["points"][0]["values"] == {"supply_temp_c": 80.8, "volume_m3": None}
+    assert bucketed.status_code == 200, bucketed.text
+    assert bucketed.json()["series"][0]["points"][0]["values"] == {"supply_temp_c": 80.53, "volume_m3": None}

@@ -35,6 +35,9 @@ DECIMALS: dict[str, int] = {
     "humidity_pct": 1,
     # a meter's status bits
     "info_code": 0,
+    # the network overview: heat load to the watt, emission rate to the gram per hour
+    "total_heat_load_mw": 6,
+    "emission_rate_kg_per_h": 3,
 }
 
 

@@ -29,7 +29,8 @@ SITE_FIELDS = {"measurement": "district_heating", **FIELDS}
 
 @pytest.fixture(scope="module")
 def world(api_world):
-    """The test city plus the winter points above, and a future electricity reading of em-tb-1."""
+    """The test city plus the winter points above, a future electricity reading of em-tb-1 and a
+    fresh heat reading of hm-tb-2."""
     points = [
         Point(
             "district_heating",
@@ -49,6 +50,9 @@ def world(api_world):
             future_ns,
         )
     )
+    # And hm-tb-2's newest heat reading, for the overview (fresh for API_FRESH_WINDOW_S, 900 s).
+    fields = {"power_kw": 10.0001, "supply_temp_c": 80.80250000000001, "return_temp_c": 40.30000000000001}
+    points.append(Point("district_heating", tags("hm-tb-2"), fields, time.time_ns()))
     api_world.write(points)
     return api_world
 
@@ -213,3 +217,15 @@ def test_a_field_the_measurement_never_stored_is_null_beside_one_it_did(world):
     assert r.json()["series"][0]["points"][0]["values"] == {"supply_temp_c": 80.8, "volume_m3": None}
     assert bucketed.status_code == 200, bucketed.text
     assert bucketed.json()["series"][0]["points"][0]["values"] == {"supply_temp_c": 80.53, "volume_m3": None}
+
+
+def test_the_overview_is_rounded_like_every_other_answer(world):
+    with world.client("tunabyggen") as client:
+        body = client.get("/network/overview").json()
+    # hm-tb-1's newest (115 kW, 90 °C, 40 °C) and hm-tb-2's above
+    assert body["devices_reporting"] == 2
+    assert body["mean_supply_temp_c"] == 85.4  # not 85.40125
+    assert body["mean_return_temp_c"] == 40.15  # not 40.150000000000006
+    assert body["mean_delta_t_k"] == 45.25
+    assert body["total_heat_load_mw"] == 0.125  # 125.0001 kW, to the watt
+    assert body["emission_rate_kg_per_h"] == 6.863  # 125.0001 kW × 54.9 g/kWh

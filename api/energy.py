@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from api.influxql import TZ, ident, time_range, where
 from api.models import EmissionsBucket, EnergyBucket
+from api.precision import rounded
 from api.readings import series_rows
 from api.timerange import TimeRange, to_datetime
 from ingest.influx import InfluxClient
@@ -71,8 +72,8 @@ async def energy(
         EnergyBucket(
             start=start,
             carrier=carrier,
-            kwh=kwh,
-            kwh_per_m2=kwh / floor_area_m2 if floor_area_m2 else None,
+            kwh=rounded("kwh", kwh),
+            kwh_per_m2=rounded("kwh_per_m2", kwh / floor_area_m2) if floor_area_m2 else None,
         )
         for (start, (carrier,)), kwh in sorted(totals.items())
     ]
@@ -86,6 +87,6 @@ async def emissions(
         influx, Measurement.EMISSIONS, "co2e_kg", condition, window, every, ("carrier", "method")
     )
     return [
-        EmissionsBucket(start=start, carrier=carrier, method=method, co2e_kg=kg)
+        EmissionsBucket(start=start, carrier=carrier, method=method, co2e_kg=rounded("co2e_kg", kg))
         for (start, (carrier, method)), kg in sorted(totals.items())
     ]

@@ -20,6 +20,7 @@ _EVERY = re.compile(r"^([1-9][0-9]{0,5})(s|m|h|d|w)$")
 EVERY_PATTERN = _EVERY.pattern
 _UNIT_NS = {"s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9, "w": 7 * 86400 * 10**9}
 MAX_BUCKETS = 20_000
+AGGREGATES = frozenset({"mean", "min", "max", "sum", "first", "last", "median", "count", "spread"})
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -55,6 +56,22 @@ def ident(name: str) -> str:
 def literal(value: str) -> str:
     """A single-quoted string literal. Values are registry ids already; escaping is the second fence."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def select_fields(fields: tuple[str, ...], aggregate: str | None = None) -> str:
+    """The select list of a series query: each field, or ``aggregate(field)``, named after its field.
+
+    Fields are allow-listed identifiers (``ident`` refuses anything else); ``aggregate`` must be
+    one of ``AGGREGATES``. Several fields in one query share one scan and line up on the same
+    times, which separate queries could not promise for raw points.
+    """
+    if not fields:
+        raise ValueError("a series query selects at least one field")
+    if aggregate is None:
+        return ", ".join(ident(f) for f in fields)
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"not an allow-listed aggregate: {aggregate!r}")
+    return ", ".join(f"{aggregate}({ident(f)}) AS {ident(f)}" for f in fields)
 
 
 def tag_equals(tag: str, value: str) -> str:

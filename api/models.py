@@ -68,8 +68,11 @@ class DeviceLatestOut(BaseModel):
 
 
 class SeriesPoint(BaseModel):
-    time: dt.datetime
-    value: float | None
+    time: dt.datetime = Field(description="Europe/Stockholm local time with offset")
+    value: float | None = Field(description="the first requested field (the single-field shape)")
+    values: dict[str, float | None] = Field(
+        description="every requested field by name; null where this point lacks that field"
+    )
 
 
 class DeviceSeries(BaseModel):
@@ -80,11 +83,12 @@ class DeviceSeries(BaseModel):
 class SeriesOut(BaseModel):
     site: str
     measurement: str
-    field: str
+    field: str = Field(description="the first requested field, whose values are the points' `value`")
+    fields: list[str] = Field(description="every requested field, in the order asked, duplicates dropped")
     start: dt.datetime
     end: dt.datetime
     every: str | None
-    aggregate: str | None
+    aggregate: str | None = Field(description="null for raw points; mean when every came without one")
     series: list[DeviceSeries]
 
 

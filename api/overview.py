@@ -7,6 +7,7 @@ import statistics
 from api.emissions import FactorSource
 from api.influxql import ident, time_range, where
 from api.models import OverviewOut
+from api.precision import rounded
 from api.readings import series_rows
 from api.timerange import NS, now_ns, to_datetime
 from ingest.influx import InfluxClient
@@ -57,16 +58,19 @@ async def network_overview(
             emission_kg_h = None  # a partial sum would understate the rate; say "unknown" instead
         elif emission_kg_h is not None:
             emission_kg_h += power_kw * factor / 1000
-    mean_supply = statistics.fmean(supply) if supply else None
-    mean_return = statistics.fmean(returns) if returns else None
+    # Rounded as every answer is (api/precision.py); ΔT from the rounded means, so the three agree.
+    mean_supply = rounded("supply_temp_c", statistics.fmean(supply)) if supply else None
+    mean_return = rounded("return_temp_c", statistics.fmean(returns)) if returns else None
     return OverviewOut(
-        total_heat_load_mw=load_kw / 1000,
+        total_heat_load_mw=rounded("total_heat_load_mw", load_kw / 1000),
         mean_supply_temp_c=mean_supply,
         mean_return_temp_c=mean_return,
-        mean_delta_t_k=mean_supply - mean_return
+        mean_delta_t_k=rounded("delta_t_k", mean_supply - mean_return)
         if mean_supply is not None and mean_return is not None
         else None,
-        emission_rate_kg_per_h=emission_kg_h if reporting else None,
+        emission_rate_kg_per_h=rounded("emission_rate_kg_per_h", emission_kg_h)
+        if reporting and emission_kg_h is not None
+        else None,
         devices_reporting=reporting,
         devices_registered=devices_registered,
         newest_reading_at=to_datetime(newest) if newest else None,

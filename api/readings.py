@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from api.auth import Scope
 from api.errors import bad_request
-from api.influxql import TZ, Every, check_buckets, ident, tag_equals, time_range, where
+from api.influxql import TZ, Every, check_buckets, ident, select_fields, tag_equals, time_range, where
 from api.models import DeviceSeries, Reading, SeriesPoint
+from api.precision import DECIMALS, rounded
 from api.timerange import TimeRange, to_datetime
 from ingest.influx import InfluxClient
 from ingest.registry import Device, Site
@@ -19,6 +19,8 @@ from ingest.schema import MEASUREMENT_OF_KIND, QUANTITIES
 RawMeasurement = Literal["district_heating", "electricity", "indoor_climate", "weather"]
 RAW_MEASUREMENTS: tuple[str, ...] = tuple(m.value for m in MEASUREMENT_OF_KIND.values())
 Aggregate = Literal["mean", "min", "max", "sum", "first", "last", "median", "count", "spread"]
+DEFAULT_AGGREGATE: Aggregate = "mean"  # every without aggregate: a bucket's mean is what a chart wants
+MAX_FIELDS = 8  # the most a measurement has (district_heating); more is a client's mistake
 
 # The fields each measurement may hold (SPEC §4), derived from the schema, plus delta_t_k.
 FIELDS: dict[str, frozenset[str]] = {
@@ -68,7 +70,7 @@ def to_reading(measurement: str, row: dict[str, Any], tags: dict[str, str]) -> R
         device=str(row.get("device") or tags.get("device", "")),
         site=str(row.get("site") or tags.get("site", "")),
         time=to_datetime(int(row["time"])),
-        fields={k: float(v) for k, v in row.items() if k in fields and isinstance(v, int | float)},
+        fields={k: rounded(k, v) for k, v in row.items() if k in fields and isinstance(v, int | float)},
     )
 
 
@@ -85,41 +87,50 @@ async def latest(influx: InfluxClient, measurements: tuple[str, ...], condition:
 async def series(
     influx: InfluxClient,
     measurement: str,
-    field: str,
+    fields: tuple[str, ...],
     condition: str,
     window: TimeRange,
     every: Every | None,
     aggregate: Aggregate | None,
 ) -> list[DeviceSeries]:
-    """One series per device: raw points, or ``aggregate(field)`` per ``every`` bucket (local time)."""
-    if field not in FIELDS[measurement]:
-        raise bad_request("unknown_field", f"{measurement} has no field {field!r}")
-    if (every is None) != (aggregate is None):
-        raise bad_request("bad_aggregate", "every and aggregate go together: give both or neither")
+    """One series per device of the ``fields`` (one query): raw points, or ``aggregate`` of each
+    field per ``every`` bucket (local time; ``mean`` when only ``every`` is given). Times are local
+    with offset, values rounded to their field's decimals."""
+    for field in fields:
+        if field not in FIELDS[measurement]:
+            raise bad_request("unknown_field", f"{measurement} has no field {field!r}")
+    if every is None and aggregate is not None:
+        raise bad_request("bad_aggregate", "aggregate needs every: give the bucket size too")
     conditions = where(condition, time_range(window.start_ns, window.end_ns))
-    if every is not None and aggregate is not None:
+    if every is not None:
         check_buckets(window.start_ns, window.end_ns, every)
         q = (
-            f'SELECT {aggregate}({ident(field)}) AS "value" FROM {ident(measurement)}{conditions}'
-            f" GROUP BY time({every}), \"device\" fill(none) tz('{TZ}')"
+            f"SELECT {select_fields(fields, aggregate or DEFAULT_AGGREGATE)} FROM {ident(measurement)}"
+            f"{conditions} GROUP BY time({every}), \"device\" fill(none) tz('{TZ}')"
         )
         limit = None
     else:
         q = (
-            f'SELECT {ident(field)} AS "value" FROM {ident(measurement)}{conditions}'
+            f"SELECT {select_fields(fields)} FROM {ident(measurement)}{conditions}"
             f' GROUP BY "device" LIMIT {MAX_RAW_POINTS + 1}'
         )
         limit = MAX_RAW_POINTS
+    decimals = [DECIMALS[f] for f in fields]
     out = []
     for _, tags, rows in series_rows(await influx.query(q)):
         if limit is not None and len(rows) > limit:
             raise bad_request("too_many_points", f"more than {limit} raw points: give every and aggregate")
-        tz = _LOCAL if every is not None else dt.UTC
-        points = [
-            SeriesPoint(time=to_datetime(int(r["time"]), tz), value=r["value"])
-            for r in rows
-            if r["value"] is not None
-        ]
+        points = []
+        for row in rows:
+            values = [row[f] for f in fields]
+            if all(v is None for v in values):
+                continue  # a point of this measurement that holds none of the fields asked for
+            by_field = {
+                f: None if v is None else round(v, d) + 0.0
+                for f, v, d in zip(fields, values, decimals, strict=True)
+            }
+            time = to_datetime(int(row["time"]), _LOCAL)
+            points.append(SeriesPoint(time=time, value=by_field[fields[0]], values=by_field))
         out.append(DeviceSeries(device=tags.get("device", ""), points=points))
     return sorted(out, key=lambda s: s.device)
 

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from api import energy
-from api.csvexport import CSV_RESPONSE, csv_response
+from api.csvexport import CSV_RESPONSE, DialectParam, Format, csv_dialect, csv_response, local_time
 from api.deps import CurrentScope, ScopedSite, State
 from api.energy import EmissionsEvery, EnergyEvery
 from api.models import EmissionsOut, EnergyOut
+from api.queryparams import known_query_parameters
 from api.readings import scope_condition, site_condition
 from api.timerange import Align, resolve
 
-router = APIRouter(tags=["energy and emissions"])
+router = APIRouter(tags=["energy and emissions"], dependencies=[Depends(known_query_parameters)])
 
 Start = Annotated[
     dt.datetime | None,
@@ -29,7 +30,6 @@ End = Annotated[
     dt.datetime | None,
     Query(description="RFC 3339, or local time without offset (Europe/Stockholm), exclusive; default: now"),
 ]
-Format = Annotated[Literal["json", "csv"], Query(description="csv: a text/csv attachment")]
 
 _DEFAULT = {
     "hour": dt.timedelta(days=1),
@@ -56,13 +56,16 @@ async def site_energy(
     start: Start = None,
     end: End = None,
     format: Format = "json",
+    dialect: DialectParam = None,
 ) -> EnergyOut | Response:
     """kWh used per period and carrier, from interval energy; kWh/m² from the heated floor area."""
+    csv_as = csv_dialect(format, dialect)
     window = resolve(start, end, default=_DEFAULT[every], limit=_LIMIT[every], align=_ALIGN[every])
     buckets = await energy.energy(state.influx, site_condition(site), window, every, site.floor_area_m2)
-    if format == "csv":
-        rows = ((b.start.isoformat(), b.carrier, b.kwh, b.kwh_per_m2) for b in buckets)
-        return csv_response(f"{site.id}-energy-{every}.csv", ["start", "carrier", "kwh", "kwh_per_m2"], rows)
+    if csv_as is not None:
+        rows = ((local_time(b.start), b.carrier, b.kwh, b.kwh_per_m2) for b in buckets)
+        header = ["start", "carrier", "kwh", "kwh_per_m2"]
+        return csv_response(f"{site.id}-energy-{every}.csv", header, rows, csv_as)
     return EnergyOut(
         site=site.id,
         every=every,
@@ -81,13 +84,15 @@ async def _emissions(
     start: dt.datetime | None,
     end: dt.datetime | None,
     output: str,
+    dialect: str | None,
 ) -> EmissionsOut | Response:
+    csv_as = csv_dialect(output, dialect)
     window = resolve(start, end, default=_DEFAULT[every], limit=_LIMIT[every], align=_ALIGN[every])
     buckets = await energy.emissions(state.influx, condition, window, every)
-    if output == "csv":
-        rows = ((b.start.isoformat(), b.carrier, b.method, b.co2e_kg) for b in buckets)
+    if csv_as is not None:
+        rows = ((local_time(b.start), b.carrier, b.method, b.co2e_kg) for b in buckets)
         name = f"{site_id or 'all'}-emissions-{every}.csv"
-        return csv_response(name, ["start", "carrier", "method", "co2e_kg"], rows)
+        return csv_response(name, ["start", "carrier", "method", "co2e_kg"], rows, csv_as)
     return EmissionsOut(site=site_id, every=every, start=window.start, end=window.end, buckets=buckets)
 
 
@@ -99,9 +104,10 @@ async def site_emissions(
     start: Start = None,
     end: End = None,
     format: Format = "json",
+    dialect: DialectParam = None,
 ) -> EmissionsOut | Response:
     """kg CO2e of one site per period, by carrier and method (location/market)."""
-    return await _emissions(state, site.id, site_condition(site), every, start, end, format)
+    return await _emissions(state, site.id, site_condition(site), every, start, end, format, dialect)
 
 
 @router.get("/emissions", response_model=EmissionsOut, responses=CSV_RESPONSE)
@@ -112,6 +118,7 @@ async def scope_emissions(
     start: Start = None,
     end: End = None,
     format: Format = "json",
+    dialect: DialectParam = None,
 ) -> EmissionsOut | Response:
     """kg CO2e of every site the key may see, per period, by carrier and method."""
-    return await _emissions(state, None, scope_condition(scope), every, start, end, format)
+    return await _emissions(state, None, scope_condition(scope), every, start, end, format, dialect)

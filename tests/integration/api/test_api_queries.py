@@ -90,7 +90,7 @@ def test_kwh_per_m2_uses_the_registered_floor_area(api_world):
         without = client.get("/sites/tb-2/energy", params={**RANGE, "every": "day"}).json()
     assert with_area["floor_area_m2"] == 1200.0
     for b in with_area["buckets"]:
-        assert b["kwh_per_m2"] == pytest.approx(b["kwh"] / 1200.0)
+        assert b["kwh_per_m2"] == pytest.approx(b["kwh"] / 1200.0, abs=0.00005)  # rounded to 4 decimals
     assert without["floor_area_m2"] is None
 
 
@@ -109,7 +109,7 @@ def test_emissions_equal_energy_times_factor_per_carrier_and_method(api_world, e
     assert len(emissions["buckets"]) == 2 * len(kwh)  # each carrier × both methods, never added up
     for b in emissions["buckets"]:
         expected = kwh[(b["start"], b["carrier"])] * factors[b["method"]] / 1000
-        assert b["co2e_kg"] == pytest.approx(expected, rel=1e-9)
+        assert b["co2e_kg"] == pytest.approx(expected, abs=0.001)  # rounded to grams
     assert scope_wide["buckets"] == emissions["buckets"]  # tb-1 holds all of tunabyggen's energy
 
 
@@ -137,7 +137,7 @@ def test_overview_sums_the_newest_reading_of_each_meter_and_prices_it(api_world)
         everyone["mean_supply_temp_c"] - everyone["mean_return_temp_c"]
     )
     # the network's own factor wins over the less specific one (999 g/kWh) in the file
-    assert everyone["emission_rate_kg_per_h"] == pytest.approx(total_kw * DH_FACTOR / 1000)
+    assert everyone["emission_rate_kg_per_h"] == pytest.approx(total_kw * DH_FACTOR / 1000, abs=0.0005)
     # The age of the newest reading when the API answered, however long the module has run.
     newest_s = newest_heat_reading_ns(api_world) / 1e9
     assert asked_at - newest_s - 1 <= everyone["age_s"] <= answered_at - newest_s + 1
@@ -159,8 +159,8 @@ def test_overview_sums_the_newest_reading_of_each_meter_and_prices_it(api_world)
                                 "aggregate": "mean"}, 422, "invalid_parameter"),
         ("/sites/tb-1/series", {"measurement": "district_heating", "field": "power_kw", "every": "1h",
                                 "aggregate": "stddevx"}, 422, "invalid_parameter"),
-        ("/sites/tb-1/series", {"measurement": "district_heating", "field": "power_kw", "every": "1h"}, 400,
-         "bad_aggregate"),
+        ("/sites/tb-1/series", {"measurement": "district_heating", "field": "power_kw", "aggregate": "max"},
+         400, "bad_aggregate"),
         ("/sites/tb-1/series", {"measurement": "district_heating", "field": "co2_ppm"}, 400, "unknown_field"),
         ("/sites/tb-1/series", {"measurement": "district_heating", "field": "power_kw", "every": "1s",
                                 "aggregate": "mean", "start": "2025-01-01T00:00:00Z",

@@ -119,7 +119,8 @@ async def stream(
     sent: dict[tuple[str, str, int], None] = {}
     # Counting needs no backlog: a count is of what arrived since the stream opened.
     backlog_sent = readings != "each"
-    yield ServerSentEvent(event="scope", data=scope_of(state, scope, site))
+    # Its id is the start cursor, as every event carries one: resuming from it repeats nothing.
+    yield ServerSentEvent(event="scope", data=scope_of(state, scope, site), id=str(cursor))
     while True:
         # The feed queues polls for this stream since it subscribed; as before, each poll's
         # overview comes first, then its readings.

@@ -67,7 +67,8 @@ def test_readings_count_sends_counts_after_overviews_and_never_a_reading(api_wor
                 counted += data["readings"]
                 if counted >= 1:
                     break
-            assert len(seen) < 2_000, "the new reading was never counted"
+            assert seen.count("overview") < 200, "the new reading was never counted"
+    assert counted >= 1
     assert "reading" not in seen
     assert seen[0] == "scope"
 
@@ -87,16 +88,23 @@ def test_readings_none_sends_overviews_only(api_world):
 
 def test_once_ends_the_stream_after_the_first_overview(api_world):
     # The backlog of the last minute is there (the world's newest points are 5 s old).
+    seen: list[str] = []
     with (
         api_world.client("operator") as client,
         client.stream("GET", "/stream", params={"once": "true"}) as r,
     ):
-        seen = [event for event, _ in events(r)]  # ends only because the server ends the stream
+        for event, _ in events(r):  # ends because the server ends the stream…
+            seen.append(event)
+            if seen.count("overview") > 1:
+                break  # …or fails here, not by waiting forever
     assert seen[:2] == ["scope", "overview"]
     assert seen.count("overview") == 1
     assert set(seen[2:]) <= {"reading"}
 
 
 def test_an_unknown_readings_mode_is_a_422(api_world):
-    with api_world.client("operator") as client:
-        assert client.get("/stream", params={"readings": "some"}).status_code == 422
+    with (
+        api_world.client("operator") as client,
+        client.stream("GET", "/stream", params={"readings": "some"}) as r,
+    ):
+        assert r.status_code == 422

@@ -1,4 +1,5 @@
-"""The FastAPI application factory: routers, error handlers, lifespan. OpenAPI docs at ``/docs``."""
+"""The FastAPI application factory: routers, error handlers, lifespan. OpenAPI docs at ``/docs``
+and ``/redoc``, served offline (api/routes/home.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from api import errors
 from api.bodyguard import BodyGuardMiddleware
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.models import ErrorOut
-from api.routes import assets, deadletters, energy, live, network, readings, stream
+from api.routes import assets, deadletters, energy, home, live, network, readings, stream
 from api.settings import ApiSettings
 from api.state import Resources, lifespan_for
 
@@ -45,6 +46,8 @@ def create_app(settings: ApiSettings, resources: Resources | None = None) -> Fas
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan_for(settings, resources, metrics),
+        docs_url=None,  # served by api/routes/home.py from vendored assets, not a CDN
+        redoc_url=None,
     )
     errors.install(app)
 
@@ -56,6 +59,7 @@ def create_app(settings: ApiSettings, resources: Resources | None = None) -> Fas
     for module in (assets, readings, energy, network, stream, deadletters):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(live.router)
+    home.install(app)
     # Before routing, so no route can read a body before its key is checked (api/bodyguard.py).
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.api_max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -8,14 +8,20 @@ a resumed one what followed its ``Last-Event-ID`` (at most ``API_STREAM_RESUME_M
 read page by page for this stream alone, then the shared polls. Each event's ``id`` is the
 cursor (the newest point's time in ns), so a reconnecting EventSource resumes where it was.
 A key holds at most ``API_STREAMS_PER_KEY`` streams (429 above).
+
+Options for clients that need less (the live page): ``readings=count`` sends, after each
+``overview``, a ``count`` event (how many readings that poll brought) instead of every
+``reading``; ``readings=none`` neither; ``once=true`` ends the stream after the first overview
+(a snapshot: a headless browser's virtual time cannot advance while a stream is open). Every
+stream starts with a ``scope`` event naming what it covers. The defaults are as before.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from api.deps import State, StreamKeyId, StreamScope, StreamSite
@@ -25,6 +31,7 @@ from api.livepages import LivePoint, read_after
 from api.readings import scope_condition, site_condition
 from api.routes.network import heat_meters_in
 from api.timerange import NS, now_ns
+from ingest.registry import Site
 
 router = APIRouter(tags=["live"])
 
@@ -61,6 +68,30 @@ ResumeAfter = Annotated[int | None, Depends(resume_after)]
 LiveSubscription = Annotated[Subscription, Depends(_subscription)]
 
 
+ReadingsMode = Annotated[
+    Literal["each", "count", "none"],
+    Query(
+        description="`each` (default): a `reading` event per new point; `count`: a `count` event "
+        'after each `overview` instead, `{"readings": n}`; `none`: overviews only'
+    ),
+]
+Once = Annotated[
+    bool, Query(description="end the stream after the first `overview` (a snapshot, e.g. to screenshot)")
+]
+
+
+def scope_of(state: State, scope: StreamScope, site: Site | None) -> dict[str, str | None]:
+    """What the stream covers, for a page's title: the operator's network, an owner, a site."""
+    owner = state.registry.owners.get(scope.owner) if scope.owner else None
+    return {
+        "scope": "operator" if scope.is_operator else "owner",
+        "owner": scope.owner,
+        "owner_name": owner.name if owner else scope.owner,
+        "site": site.id if site else None,
+        "site_name": site.name if site else None,
+    }
+
+
 def _reading(point: LivePoint, cursor: int) -> ServerSentEvent:
     return ServerSentEvent(event="reading", data=point.reading.model_dump(mode="json"), id=str(cursor))
 
@@ -72,8 +103,11 @@ async def stream(
     site: StreamSite,
     resumed_at: ResumeAfter,
     subscription: LiveSubscription,
+    readings: ReadingsMode = "each",
+    once: Once = False,
 ) -> AsyncIterator[ServerSentEvent]:
-    """``overview`` events (each poll) and ``reading`` events (each new point) for the key's scope.
+    """A ``scope`` event first, then ``overview`` events (each poll) and ``reading`` events (each
+    new point) for the key's scope; ``readings`` and ``once`` ask for less (see docs/api.md).
 
     The key may come as ``?key=`` because browsers' EventSource cannot send headers; see
     docs/api.md for the trade-off. Another owner's ``site`` is a 404 before the stream opens.
@@ -83,7 +117,10 @@ async def stream(
     start = resumed_at if resumed_at is not None else now_ns() - _FIRST_LOOK_BACK_NS
     cursor = start
     sent: dict[tuple[str, str, int], None] = {}
-    backlog_sent = False
+    # Counting needs no backlog: a count is of what arrived since the stream opened.
+    backlog_sent = readings != "each"
+    # Its id is the start cursor, as every event carries one: resuming from it repeats nothing.
+    yield ServerSentEvent(event="scope", data=scope_of(state, scope, site), id=str(cursor))
     while True:
         # The feed queues polls for this stream since it subscribed; as before, each poll's
         # overview comes first, then its readings.
@@ -99,10 +136,17 @@ async def stream(
                         sent[point.key] = None
                         cursor = max(cursor, point.ts_ns)
                         yield _reading(point, cursor)
+        counted = 0
         for point in tick.points:
             if point.key in sent or point.ts_ns <= start:
                 continue
             cursor = max(cursor, point.ts_ns)
-            yield _reading(point, cursor)
+            counted += 1
+            if readings == "each":
+                yield _reading(point, cursor)
+        if readings == "count":
+            yield ServerSentEvent(event="count", data={"readings": counted}, id=str(cursor))
+        if once:
+            return
         for key in [k for k in sent if k[2] < tick.window_start_ns]:
             del sent[key]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page
 
-from deploy.local import services as local_services
+from energy_testing import services as local_services
 from tests.integration.api.chromium import ARGS, CHROMIUM, chromium, cut_off
 from tests.integration.api.conftest import LIVE, heat_point
 

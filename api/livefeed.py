@@ -16,7 +16,6 @@ little in the past) and delivers only points it has not delivered before.
 from __future__ import annotations
 
 import asyncio
-import statistics
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,12 +30,13 @@ from api.influxql import ident, time_range
 from api.livepages import LivePoint, Page, page_statement, points_of, read_crowded, split_page
 from api.metrics import ApiMetrics
 from api.models import OverviewOut
+from api.overview import summarise
 from api.readings import series_rows
-from api.timerange import NS, now_ns, to_datetime
+from api.timerange import NS, now_ns
 from ingest.errors import InfluxError, InfluxUnavailable
 from ingest.influx import InfluxClient
 from ingest.registry import Registry
-from ingest.schema import CARRIER_DISTRICT_HEAT, Measurement
+from ingest.schema import Measurement
 
 log = structlog.get_logger("api")
 
@@ -100,49 +100,15 @@ def overview_of(
     registry: Registry,
     now: int,
 ) -> OverviewOut:
-    """The overview of a group from the newest row of each heat meter (as api/overview.py computes
-    it with one query per scope), over the rows of the group's owner and site."""
+    """The overview of a group from the newest row of each heat meter, over the rows of the
+    group's owner and site (the same arithmetic as /network/overview: api.overview.summarise)."""
     owner, site_id, registered = group
-    load_kw = 0.0
-    emission_kg_h: float | None = 0.0
-    supply: list[float] = []
-    returns: list[float] = []
-    newest: int | None = None
-    reporting = 0
-    for tags, row in rows:
-        if not _visible(tags.get("owner", ""), tags.get("site", ""), owner, site_id, registry):
-            continue
-        reporting += 1
-        newest = max(newest or 0, int(row["time"]))
-        if row.get("supply_temp_c") is not None:
-            supply.append(float(row["supply_temp_c"]))
-        if row.get("return_temp_c") is not None:
-            returns.append(float(row["return_temp_c"]))
-        if row.get("power_kw") is None:
-            continue
-        power_kw = float(row["power_kw"])
-        load_kw += power_kw
-        factor = factors.factor_g_per_kwh(CARRIER_DISTRICT_HEAT, tags.get("network") or None, now)
-        if factor is None:
-            emission_kg_h = None  # a partial sum would understate the rate
-        elif emission_kg_h is not None:
-            emission_kg_h += power_kw * factor / 1000
-    mean_supply = statistics.fmean(supply) if supply else None
-    mean_return = statistics.fmean(returns) if returns else None
-    return OverviewOut(
-        total_heat_load_mw=load_kw / 1000,
-        mean_supply_temp_c=mean_supply,
-        mean_return_temp_c=mean_return,
-        mean_delta_t_k=mean_supply - mean_return
-        if mean_supply is not None and mean_return is not None
-        else None,
-        emission_rate_kg_per_h=emission_kg_h if reporting else None,
-        devices_reporting=reporting,
-        devices_registered=registered,
-        newest_reading_at=to_datetime(newest) if newest else None,
-        age_s=max(0.0, (now - newest) / NS) if newest else None,
-        computed_at=to_datetime(now),
+    visible = (
+        (tags, row)
+        for tags, row in rows
+        if _visible(tags.get("owner", ""), tags.get("site", ""), owner, site_id, registry)
     )
+    return summarise(visible, factors, registered, now)
 
 
 def overview_statement(now: int, fresh_window_s: float) -> str:

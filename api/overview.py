@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from api.emissions import FactorSource
 from api.influxql import ident, time_range, where
@@ -33,23 +35,32 @@ async def network_overview(
         f"{where(condition, time_range(now - int(fresh_window_s * NS), now + 300 * NS))}"
         ' GROUP BY "device", "network" ORDER BY time DESC LIMIT 1'
     )
+    meters = [(tags, rows[0]) for _, tags, rows in series_rows(await influx.query(q)) if rows]
+    return summarise(meters, factors, devices_registered, now)
+
+
+def summarise(
+    meters: Iterable[tuple[Mapping[str, str], Mapping[str, Any]]],
+    factors: FactorSource,
+    devices_registered: int,
+    now: int,
+) -> OverviewOut:
+    """The overview of the newest row of each heat meter (tags, row), as /network/overview and the
+    live feed answer it: one meter counts once, a missing factor makes the emission rate unknown."""
     load_kw = 0.0
     emission_kg_h: float | None = 0.0
     supply: list[float] = []
     returns: list[float] = []
     newest: int | None = None
     reporting = 0
-    for _, tags, rows in series_rows(await influx.query(q)):
-        if not rows:
-            continue
-        row = rows[0]
+    for tags, row in meters:
         reporting += 1
         newest = max(newest or 0, int(row["time"]))
-        if row["supply_temp_c"] is not None:
+        if row.get("supply_temp_c") is not None:
             supply.append(float(row["supply_temp_c"]))
-        if row["return_temp_c"] is not None:
+        if row.get("return_temp_c") is not None:
             returns.append(float(row["return_temp_c"]))
-        if row["power_kw"] is None:
+        if row.get("power_kw") is None:
             continue
         power_kw = float(row["power_kw"])
         load_kw += power_kw

@@ -9,10 +9,11 @@ import pytest
 
 from api.auth import Scope
 from api.errors import ApiError
-from api.livefeed import QUEUE_TICKS, LiveFeed
+from api.livefeed import QUEUE_TICKS, LiveFeed, overview_of
 from api.livepages import LivePoint, split_page
 from api.metrics import ApiMetrics
 from api.models import Reading
+from api.overview import summarise
 from ingest.registry import Registry
 
 
@@ -101,3 +102,26 @@ def test_a_key_gets_at_most_its_cap_of_subscriptions(feed):
             pass
     with feed.subscribe("k", Scope(None), None, 0):
         pass
+
+
+class _FixedFactor:
+    def factor_g_per_kwh(self, carrier: str, network: str | None, at_ns: int) -> float | None:
+        return 54.9
+
+
+def test_the_live_overview_is_the_network_overviews_arithmetic_rounded_alike():
+    """Two meters, by hand: load 60.01234 + 40.02 = 100.03234 kW → 0.100032 MW (6 decimals);
+    supply (80.805 + 80.8) / 2 = 80.8025 → 80.8 °C; ΔT 80.8 − 40 = 40.8 K;
+    emission rate 100.03234 kW × 54.9 g/kWh = 5.4917755 kg/h → 5.492."""
+    tags = {"owner": "o1", "site": "s1", "network": "n"}
+    rows = [
+        (tags, {"time": 1, "power_kw": 60.01234, "supply_temp_c": 80.805, "return_temp_c": 40.0}),
+        (tags, {"time": 2, "power_kw": 40.02, "supply_temp_c": 80.8, "return_temp_c": 40.0}),
+    ]
+    live = overview_of(rows, _FixedFactor(), (None, None, 2), Registry.empty(), 10)
+    assert live == summarise(rows, _FixedFactor(), 2, 10)
+    assert live.total_heat_load_mw == 0.100032
+    assert live.mean_supply_temp_c == 80.8
+    assert live.mean_delta_t_k == 40.8
+    assert live.emission_rate_kg_per_h == 5.492
+    assert live.devices_reporting == 2

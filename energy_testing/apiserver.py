@@ -20,6 +20,26 @@ import yaml
 from energy_testing.world import Isolation
 
 
+def serve_in_thread(
+    app: Any, name: str, deadline_s: float = 60.0
+) -> tuple[uvicorn.Server, threading.Thread, str]:
+    """Start a real uvicorn for ``app`` on a free loopback port, in a daemon thread with its own
+    event loop, and wait until it listens; returns the server, its thread and its base URL.
+    Stop it with ``server.should_exit = True`` and ``thread.join()``."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + deadline_s
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the API exited during start-up (see the log above)")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the API did not start within {deadline_s:g} s")
+        time.sleep(0.02)  # start-up poll: uvicorn offers no event to wait on from another thread
+    return server, thread, f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+
+
 class Api:
     """The ``api`` fixture: started on first use, so it loads the registry of the test's city.
 
@@ -92,21 +112,7 @@ class Api:
             ingest_data_dir=self.ingest_data_dir,
             api_port=0,
         )
-        config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="energy-testing-api", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 60
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError("the API exited during start-up (see the log above)")
-            if time.monotonic() > deadline:
-                raise RuntimeError("the API did not start within 60 s")
-            time.sleep(0.02)  # start-up poll: uvicorn offers no event to wait on from another thread
-        self._server, self._thread = server, thread
-        self._url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+        self._server, self._thread, self._url = serve_in_thread(create_app(settings), "energy-testing-api")
 
     def stop(self) -> None:
         for client in self._clients.values():

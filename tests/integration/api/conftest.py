@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,12 +16,12 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 
 from api.app import create_app
 from api.auth import hash_key
 from api.settings import ApiSettings
+from energy_testing import apiserver
 from ingest.influx import InfluxClient
 from ingest.lineprotocol import encode_batch
 from ingest.schema import Point
@@ -191,20 +190,9 @@ def write_world_files(tmp: Path) -> dict[str, str]:
 @contextlib.contextmanager
 def serve_in_thread(settings: ApiSettings) -> Iterator[str]:
     """Run the API in a real uvicorn on a free loopback port, in a thread with its own event loop."""
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="api-under-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "uvicorn exited during start-up"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)  # start-up poll: uvicorn offers no event to wait on from another thread
-    port = server.servers[0].sockets[0].getsockname()[1]
+    server, thread, url = apiserver.serve_in_thread(create_app(settings), "api-under-test", deadline_s=30)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         server.should_exit = True
         thread.join(timeout=30)

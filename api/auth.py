@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ingest.errors import ConfigError
+from energy_core.errors import ConfigError
 
 _HASH = r"^sha256:[0-9a-f]{64}$"
 _SCOPE = r"^(operator|owner:[A-Za-z0-9][A-Za-z0-9_.:-]*)$"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ingest import logs
-from ingest.config import AssetsSettings, load
-from ingest.errors import ConfigError
+from energy_core import logs
+from energy_core.errors import ConfigError
+from energy_core.settings import AssetsSettings, load
 
 _OWNER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")  # as api/auth.py's KeyEntry accepts
 
@@ -78,7 +78,7 @@ def _keys(action: str, out: Path, name: str | None, scope: str | None) -> int:
 def check_scope(scope: str, assets_file: Path | None) -> None:
     """Refuse a scope that is neither ``operator`` nor ``owner:<id>``, or (with a registry) whose
     owner the registry does not know: raises ConfigError with one line naming the valid ones."""
-    from ingest.registry import Registry
+    from energy_core.registry import Registry
 
     owner = scope.removeprefix("owner:") if scope.startswith("owner:") else None
     if scope != "operator" and not (owner and _OWNER_ID.fullmatch(owner)):

@@ -10,7 +10,7 @@ from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredent
 from api.auth import Scope, hash_key
 from api.errors import ApiError, not_found
 from api.state import ApiState
-from ingest.registry import Device, Site
+from energy_core.registry import Device, Site
 
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key")
 _bearer = HTTPBearer(auto_error=False, description="an API key as a bearer token")

@@ -1,7 +1,7 @@
 """Emission factors for the live emission rate (kg CO2e/h = power_kW × g/kWh / 1000, SPEC §6).
 
 One file format for the whole project: this reads ``EMISSION_FACTORS_FILE`` with ingest's own
-loader (``ingest.derive.emissions``), so the live rate and the stored ``emissions`` use the same
+loader (``energy_core.factors``), so the live rate and the stored ``emissions`` use the same
 factors. The live rate uses location-based factors. They are annual accounting values, not
 marginal effects: the rate says what the current heat load "costs" at the reported average,
 not what one more kW would emit.
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ingest.derive.emissions import EmissionFactors
+from energy_core.factors import EmissionFactors
 
 
 class FactorSource(Protocol):

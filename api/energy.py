@@ -18,8 +18,8 @@ from api.models import EmissionsBucket, EnergyBucket
 from api.precision import rounded
 from api.readings import series_rows
 from api.timerange import TimeRange, to_datetime
-from ingest.influx import InfluxClient
-from ingest.schema import Measurement
+from energy_core.influx import InfluxClient
+from energy_core.schema import Measurement
 
 EnergyEvery = Literal["hour", "day", "month"]
 EmissionsEvery = Literal["day", "month", "year"]

@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ingest.errors import InfluxError, InfluxUnavailable
+from energy_core.errors import InfluxError, InfluxUnavailable
 
 
 class ApiError(Exception):

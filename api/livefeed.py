@@ -33,10 +33,10 @@ from api.models import OverviewOut
 from api.overview import summarise
 from api.readings import series_rows
 from api.timerange import NS, now_ns
-from ingest.errors import InfluxError, InfluxUnavailable
-from ingest.influx import InfluxClient
-from ingest.registry import Registry
-from ingest.schema import Measurement
+from energy_core.errors import InfluxError, InfluxUnavailable
+from energy_core.influx import InfluxClient
+from energy_core.registry import Registry
+from energy_core.schema import Measurement
 
 log = structlog.get_logger("api")
 

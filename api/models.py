@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from ingest.errors import Reason
-from ingest.schema import DeviceKind
+from energy_core.errors import Reason
+from energy_core.schema import DeviceKind
 
 
 class Problem(BaseModel):

@@ -12,8 +12,8 @@ from api.models import OverviewOut
 from api.precision import rounded
 from api.readings import series_rows
 from api.timerange import NS, now_ns, to_datetime
-from ingest.influx import InfluxClient
-from ingest.schema import CARRIER_DISTRICT_HEAT, Measurement
+from energy_core.influx import InfluxClient
+from energy_core.schema import CARRIER_DISTRICT_HEAT, Measurement
 
 
 async def network_overview(

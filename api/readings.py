@@ -12,9 +12,9 @@ from api.influxql import TZ, Every, check_buckets, ident, select_fields, tag_equ
 from api.models import DeviceSeries, Reading, SeriesPoint
 from api.precision import DECIMALS, rounded
 from api.timerange import TimeRange, to_datetime
-from ingest.influx import InfluxClient
-from ingest.registry import Device, Site
-from ingest.schema import MEASUREMENT_OF_KIND, QUANTITIES
+from energy_core.influx import InfluxClient
+from energy_core.registry import Device, Site
+from energy_core.schema import MEASUREMENT_OF_KIND, QUANTITIES
 
 RawMeasurement = Literal["district_heating", "electricity", "indoor_climate", "weather"]
 RAW_MEASUREMENTS: tuple[str, ...] = tuple(m.value for m in MEASUREMENT_OF_KIND.values())

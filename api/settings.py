@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from ingest.config import InfluxSettings, MqttSettings
+from energy_core.settings import InfluxSettings, MqttSettings
 
 
 class ApiSettings(MqttSettings, InfluxSettings):

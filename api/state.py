@@ -16,10 +16,10 @@ from api.emissions import FactorSource, load_factors
 from api.livefeed import LiveFeed
 from api.metrics import ApiMetrics
 from api.settings import ApiSettings
-from ingest.deadletters import DeadLetterStore
-from ingest.errors import ConfigError
-from ingest.influx import InfluxClient
-from ingest.registry import Registry
+from energy_core.deadletters import DeadLetterStore
+from energy_core.errors import ConfigError
+from energy_core.influx import InfluxClient
+from energy_core.registry import Registry
 
 log = structlog.get_logger("api")
 

@@ -37,9 +37,9 @@ from bench.common import (  # noqa: E402
     machine,
     percentile,
 )
-from ingest.influx import InfluxClient  # noqa: E402
-from ingest.lineprotocol import encode_batch  # noqa: E402
-from ingest.schema import Point  # noqa: E402
+from energy_core.influx import InfluxClient  # noqa: E402
+from energy_core.lineprotocol import encode_batch  # noqa: E402
+from energy_core.schema import Point  # noqa: E402
 
 SITE, DEVICE, DB = "bench-1", "hm-bench-1", "bench"
 TAGS = (("device", DEVICE), ("network", "borlange"), ("owner", "tunabyggen"), ("site", SITE))

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import orjson
 
+from energy_core.factors import EmissionFactors
+from energy_core.registry import AssetFile, Registry
+from energy_core.schema import Message
 from ingest.adapters import Router, default_routes
 from ingest.derive.deriver import Deriver
-from ingest.derive.emissions import EmissionFactors
 from ingest.derive.energy import EnergyState
 from ingest.derive.state import EnergyStore
 from ingest.normalise import Normaliser
 from ingest.pipeline import Pipeline
-from ingest.registry import AssetFile, Registry
-from ingest.schema import Message
 
 NS = 1_000_000_000
 

@@ -45,8 +45,8 @@ from bench.common import (
     machine,
     wait_acked,
 )
+from energy_core.schema import Message
 from ingest.mqtt import AckToken, MqttConsumer
-from ingest.schema import Message
 from simulators.heat import HeatMeter, native_stream
 from simulators.publisher import Publisher
 

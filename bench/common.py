@@ -269,7 +269,7 @@ def percentile(samples: Sequence[float], q: float) -> float:
 
 
 def write_assets(path: Path, device_ids: Sequence[str], owner: str = "bench") -> Path:
-    """An ASSETS_FILE (ingest/registry.py's format) with one heat meter per substation site."""
+    """An ASSETS_FILE (energy_core/registry.py's format) with one heat meter per substation site."""
     import yaml
 
     assets = {

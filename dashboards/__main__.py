@@ -52,8 +52,8 @@ def _push(message: str) -> int:
     from requests import RequestException
 
     from dashboards.push import GrafanaSettings, push
-    from ingest.config import load
-    from ingest.errors import ConfigError
+    from energy_core.errors import ConfigError
+    from energy_core.settings import load
 
     try:
         settings = load(GrafanaSettings)

@@ -10,11 +10,12 @@ import datetime as dt
 import signal
 import sys
 
-from ingest import logs
-from ingest.config import DataDirSettings, IngestSettings, load
-from ingest.derive.emissions import EmissionFactors
-from ingest.errors import ConfigError, Reason, StoreError
-from ingest.registry import Registry
+from energy_core import logs
+from energy_core.errors import ConfigError, Reason, StoreError
+from energy_core.factors import EmissionFactors
+from energy_core.registry import Registry
+from energy_core.settings import DataDirSettings, load
+from ingest.config import IngestSettings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     if args.command == "deadletters":
-        from ingest.replay import deadletters_command
+        from ingest.deadletters_cli import deadletters_command
 
         if not settings.ingest_data_dir.is_dir():  # replaying from a mistyped path would find nothing
             print(
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 def _read_dead_letters(args: argparse.Namespace) -> int:
     """``deadletters counts|list``: needs only INGEST_DATA_DIR, and refuses one that does not exist
     (a mistyped path would otherwise show an empty store, and create it)."""
-    from ingest.replay import print_dead_letters
+    from ingest.deadletters_cli import print_dead_letters
 
     try:
         data_dir = load(DataDirSettings).ingest_data_dir
@@ -191,9 +192,9 @@ def _utc_ns(text: str) -> int:
 def _backfill(
     settings: IngestSettings, factors: EmissionFactors, registry: Registry, args: argparse.Namespace
 ) -> int:
+    from energy_core.influx import InfluxClient
     from ingest.derive.backfill import HOUR_NS, backfill
     from ingest.derive.plausible import energy_limits
-    from ingest.influx import InfluxClient
 
     if args.end < args.start or args.chunk_hours <= 0 or args.lookback_days < 0:
         print(
@@ -227,11 +228,11 @@ def _backfill(
 def _energy(
     settings: IngestSettings, factors: EmissionFactors, registry: Registry, args: argparse.Namespace
 ) -> int:
+    from energy_core.influx import InfluxClient
     from ingest.derive.backfill import HOUR_NS
     from ingest.derive.follow import NS, EnergyFollower
     from ingest.derive.plausible import energy_limits
     from ingest.health import HealthServer
-    from ingest.influx import InfluxClient
 
     if args.every <= 0 or args.window_minutes <= 0 or args.chunk_hours <= 0 or args.lookback_days < 0:
         print(

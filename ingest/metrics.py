@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from ingest.errors import Reason
+from energy_core.errors import Reason
 
 STORES = ("spool", "dead_letters", "energy")  # the data dir's SQLite files, by stem
 

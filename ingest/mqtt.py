@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import structlog
 
+from energy_core.schema import Message
+from energy_core.settings import mqtt_endpoint
 from ingest import mqtt_codec as codec
-from ingest.config import mqtt_endpoint
-from ingest.schema import Message
 
 log = structlog.get_logger("ingest.mqtt")
 

@@ -9,10 +9,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from ingest import units
-from ingest.errors import PayloadError, Reason
-from ingest.registry import Registry, ResolvedDevice
-from ingest.schema import (
+from energy_core.errors import PayloadError, Reason
+from energy_core.registry import Registry, ResolvedDevice
+from energy_core.schema import (
     MEASUREMENT_OF_KIND,
     QUANTITIES,
     DeviceKind,
@@ -21,6 +20,7 @@ from ingest.schema import (
     Quantity,
     RawReading,
 )
+from ingest import units
 
 NS = 1_000_000_000
 FUTURE_TOLERANCE_NS = 5 * 60 * NS  # SPEC §5: reject timestamps more than 5 minutes in the future

@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from energy_core.errors import PayloadError, Reason
+from energy_core.registry import ResolvedDevice
+from energy_core.schema import Message, Point
 from ingest.adapters import Router
-from ingest.errors import PayloadError, Reason
 from ingest.normalise import Normaliser, Rejection
-from ingest.registry import ResolvedDevice
-from ingest.schema import Message, Point
 
 
 class PointDeriver(Protocol):

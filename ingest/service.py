@@ -21,21 +21,21 @@ from typing import Self
 
 import structlog
 
-from ingest import lineprotocol
+from energy_core import lineprotocol
+from energy_core.deadletters import DeadLetter, DeadLetterStore
+from energy_core.errors import InfluxError, InfluxRefused, InfluxUnavailable, Reason, StoreError
+from energy_core.influx import InfluxClient, is_missing_database
+from energy_core.registry import Registry
+from energy_core.replay import publish_messages
+from energy_core.schema import Message
 from ingest.adapters import DEFAULT_VENDOR_MAPS, Router, default_routes
 from ingest.config import IngestSettings
-from ingest.deadletters import DeadLetter, DeadLetterStore
 from ingest.derive.deriver import Deriver
-from ingest.errors import InfluxError, InfluxRefused, InfluxUnavailable, Reason, StoreError
 from ingest.health import HealthServer
-from ingest.influx import InfluxClient, is_missing_database
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import AckToken, MqttConsumer
 from ingest.normalise import NS, Normaliser
 from ingest.pipeline import Pipeline
-from ingest.registry import Registry
-from ingest.replay import publish_messages
-from ingest.schema import Message
 from ingest.spool import Spool, SpoolFull
 
 log = structlog.get_logger("ingest.service")

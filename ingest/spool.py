@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from ingest.schema import Message
-from ingest.store import SqliteStore
+from energy_core.schema import Message
+from energy_core.store import SqliteStore
 
 # One run of lines from the same message: line count, received_ns, topic length, payload length.
 _RUN = struct.Struct("<IqII")

@@ -8,7 +8,7 @@ vendors and wmbusmeters use (``°C``, ``m³/h``, ``MWh``). A conversion is linea
 
 from __future__ import annotations
 
-from ingest.errors import PayloadError, Reason
+from energy_core.errors import PayloadError, Reason
 
 # (canonical unit, scale, offset) per accepted unit name. A table lookup, not a units library:
 # this runs for every value on the hot path and the set of units is small and fixed.

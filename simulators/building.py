@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from ingest.schema import DeviceKind
+from energy_core.schema import DeviceKind
 from simulators.weather import OutdoorClimate
 
 OUTDOOR_CO2_PPM = 420.0

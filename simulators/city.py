@@ -18,8 +18,8 @@ from typing import Protocol, runtime_checkable
 
 import yaml
 
-from ingest.registry import AssetFile, Device, Owner, Site
-from ingest.schema import DeviceKind
+from energy_core.registry import AssetFile, Device, Owner, Site
+from energy_core.schema import DeviceKind
 from simulators.building import ElectricityMeter, IndoorSensor, Use
 from simulators.heat import HeatMeter
 from simulators.weather import OutdoorClimate, WeatherStation

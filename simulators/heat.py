@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from ingest.schema import DeviceKind
+from energy_core.schema import DeviceKind
 from simulators.weather import OutdoorClimate
 
 BALANCE_TEMP_C = 17.0  # above this outdoor temperature buildings need no space heating

@@ -18,7 +18,7 @@ from typing import Any, Self
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.config import mqtt_endpoint
+from energy_core.settings import mqtt_endpoint
 
 ACK_TIMEOUT_S = 60.0
 PACING_SLACK_S = (

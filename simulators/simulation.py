@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ingest.schema import MEASUREMENT_OF_KIND, DeviceKind
+from energy_core.schema import MEASUREMENT_OF_KIND, DeviceKind
 from simulators.city import City, CityDevice, Format, HasRegisters
 from simulators.faults import (
     BROKEN_SENSOR_VALUES_C,

@@ -11,7 +11,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from ingest.schema import DeviceKind
+from energy_core.schema import DeviceKind
 
 DAY_S = 86400.0
 YEAR_DAYS = 365.25

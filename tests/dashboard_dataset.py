@@ -3,7 +3,7 @@
 Two days at 15-minute steps in January: three Borlänge Energi substations on one network,
 two Tunabyggen buildings (heat meter, electricity meter, indoor sensor each), a weather
 station, and the derived ``energy`` and ``emissions`` points ingest would write for them.
-Written with ingest.lineprotocol and InfluxClient, exactly the path ingest's writer takes.
+Written with energy_core.lineprotocol and InfluxClient, exactly the path ingest's writer takes.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ingest.influx import InfluxClient
-from ingest.lineprotocol import encode_batch
-from ingest.schema import CARRIER_DISTRICT_HEAT, CARRIER_ELECTRICITY, Point
+from energy_core.influx import InfluxClient
+from energy_core.lineprotocol import encode_batch
+from energy_core.schema import CARRIER_DISTRICT_HEAT, CARRIER_ELECTRICITY, Point
 
 START_NS = 1_705_276_800 * 10**9  # 2024-01-15T00:00:00Z
 STEP_NS = 15 * 60 * 10**9

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from energy_core.registry import Registry
 from energy_testing.ingest import IngestProcess as _PluginIngestProcess
 from ingest.config import IngestSettings
-from ingest.registry import Registry
 from ingest.service import IngestService
 
 ROOT = Path(__file__).resolve().parent.parent

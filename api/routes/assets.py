@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import CurrentScope, ScopedDevice, ScopedSite, State, visible_site
 from api.models import DeviceOut, OwnerOut, SiteOut
-from ingest.registry import Device, Site
+from energy_core.registry import Device, Site
 
 router = APIRouter(tags=["assets"])
 

@@ -11,9 +11,9 @@ from api.deps import OperatorScope, State
 from api.errors import ApiError
 from api.models import DeadLetterOut, DeadLettersOut, ReplayIn, ReplayOut, ReplaySkipped
 from api.timerange import to_datetime
-from ingest.deadletters import DeadLetter
-from ingest.errors import Reason
-from ingest.replay import replay
+from energy_core.deadletters import DeadLetter
+from energy_core.errors import Reason
+from energy_core.replay import replay
 
 router = APIRouter(prefix="/deadletters", tags=["dead letters"])
 

@@ -14,8 +14,8 @@ from api.models import OverviewOut
 from api.overview import network_overview
 from api.readings import scope_condition, site_condition
 from api.state import ApiState
-from ingest.registry import Site
-from ingest.schema import DeviceKind
+from energy_core.registry import Site
+from energy_core.schema import DeviceKind
 
 router = APIRouter(tags=["network"])
 

@@ -25,7 +25,7 @@ from api.readings import (
     site_condition,
 )
 from api.timerange import NS, resolve
-from ingest.schema import MEASUREMENT_OF_KIND
+from energy_core.schema import MEASUREMENT_OF_KIND
 
 router = APIRouter(tags=["readings"], dependencies=[Depends(known_query_parameters)])
 

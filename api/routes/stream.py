@@ -31,7 +31,7 @@ from api.livepages import LivePoint, read_after
 from api.readings import scope_condition, site_condition
 from api.routes.network import heat_meters_in
 from api.timerange import NS, now_ns
-from ingest.registry import Site
+from energy_core.registry import Site
 
 router = APIRouter(tags=["live"])
 

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from paho.mqtt.client import topic_matches_sub
 
+from energy_core.schema import Message, RawReading
 from ingest.adapters.chirpstack import ChirpStackAdapter
 from ingest.adapters.identity import TopicBinding, speaker_level, speaker_of
 from ingest.adapters.native import NativeV1Adapter
@@ -25,7 +26,6 @@ from ingest.adapters.sparkplug import SparkplugAdapter
 from ingest.adapters.ttn import TheThingsStackAdapter
 from ingest.adapters.vendor_maps import DEFAULT_VENDOR_MAPS
 from ingest.adapters.wmbus import WmbusmetersAdapter
-from ingest.schema import Message, RawReading
 
 __all__ = ["DEFAULT_FILTERS", "DEFAULT_VENDOR_MAPS", "Adapter", "Router", "default_routes", "parse_routes"]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from ingest.errors import PayloadError, Reason
+from energy_core.errors import PayloadError, Reason
 
 NS = 1_000_000_000
 MAX_UNIX_SECONDS = 1 << 33  # year 2242: anything later is a unit mistake (ms or ns sent as s)

@@ -14,10 +14,10 @@ from typing import Any
 
 import orjson
 
+from energy_core.errors import PayloadError, Reason
+from energy_core.schema import Message, RawReading
 from ingest.adapters.common import parse_time
 from ingest.adapters.identity import TopicBinding
-from ingest.errors import PayloadError, Reason
-from ingest.schema import Message, RawReading
 
 MAX_READINGS_PER_MESSAGE = 10_000
 # SPEC §5's list: every quantity but the derived delta_t, which ingest computes itself.

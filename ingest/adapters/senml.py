@@ -20,10 +20,10 @@ import math
 import re
 from typing import Any
 
+from energy_core.errors import PayloadError, Reason
+from energy_core.schema import Message, RawReading
 from ingest.adapters.common import MAX_UNIX_SECONDS, NS, last_level, load_json, number
 from ingest.adapters.identity import TopicBinding
-from ingest.errors import PayloadError, Reason
-from ingest.schema import Message, RawReading
 
 SENML_VERSION = 10
 RELATIVE_LIMIT = 2**28  # RFC 8428 §4.5.3: times below this are relative to now

@@ -31,10 +31,10 @@ from typing import TypeVar
 from google.protobuf.message import DecodeError
 from pysparkplug import DataType, DBirth, DData, Metric, NBirth, NCmd, NData, NDeath
 
+from energy_core.errors import PayloadError, Reason
+from energy_core.schema import Message, RawReading
 from ingest import units
 from ingest.adapters.identity import TopicBinding
-from ingest.errors import PayloadError, Reason
-from ingest.schema import Message, RawReading
 
 NAMESPACE = "spBv1.0"
 MAX_BIRTHS = 100_000  # bounds the state a flood of made-up node/device names can create

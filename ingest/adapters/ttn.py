@@ -11,10 +11,10 @@ field may be missing; only ``decoded_payload`` is required.
 
 from __future__ import annotations
 
+from energy_core.errors import PayloadError, Reason
+from energy_core.schema import Message, RawReading
 from ingest.adapters.common import level_after, load_json, numeric_values, parse_rfc3339
 from ingest.adapters.identity import TopicBinding
-from ingest.errors import PayloadError, Reason
-from ingest.schema import Message, RawReading
 
 
 class TheThingsStackAdapter:

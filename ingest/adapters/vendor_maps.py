@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ingest.schema import DeviceKind
+from energy_core.schema import DeviceKind
 
 # wmbusmeters (driver_kamheat.cc and the other heat-meter drivers): the suffix names the unit.
 WMBUSMETERS_HEAT: dict[str, str] = {

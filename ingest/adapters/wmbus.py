@@ -8,10 +8,10 @@ wmbusmeters config), with the M-Bus ``id`` as an alternative key; the time is ``
 
 from __future__ import annotations
 
+from energy_core.errors import PayloadError, Reason
+from energy_core.schema import Message, RawReading
 from ingest.adapters.common import last_level, load_json, numeric_values, parse_rfc3339, unit_from_suffix
 from ingest.adapters.identity import TopicBinding
-from ingest.errors import PayloadError, Reason
-from ingest.schema import Message, RawReading
 
 # wmbusmeters' unit suffixes (lower case) → unit names of ingest.units.
 WMBUS_UNITS: dict[str, str] = {

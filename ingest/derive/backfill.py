@@ -30,13 +30,13 @@ from typing import Any
 
 import structlog
 
-from ingest import lineprotocol
+from energy_core import lineprotocol
+from energy_core.factors import EmissionFactors
+from energy_core.influx import InfluxClient
+from energy_core.schema import Point
 from ingest.derive.deriver import REGISTERS, DerivedPoints, series_key
-from ingest.derive.emissions import EmissionFactors
 from ingest.derive.energy import Interval, interval_kwh
 from ingest.derive.plausible import EnergyLimits
-from ingest.influx import InfluxClient
-from ingest.schema import Point
 
 log = structlog.get_logger("ingest.backfill")
 

@@ -14,16 +14,16 @@ from pathlib import Path
 
 import structlog
 
+from energy_core.errors import Reason
+from energy_core.factors import EmissionFactors
+from energy_core.registry import Registry, ResolvedDevice
+from energy_core.schema import CARRIER_DISTRICT_HEAT, CARRIER_ELECTRICITY, Measurement, Point
 from ingest.config import IngestSettings
-from ingest.derive.emissions import EmissionFactors
 from ingest.derive.energy import Changes, EnergyState, Interval
 from ingest.derive.plausible import EnergyLimits, ImplausibleEnergy, energy_limits
 from ingest.derive.power import add_thermal_power
 from ingest.derive.state import EnergyStore
-from ingest.errors import Reason
 from ingest.normalise import Rejection
-from ingest.registry import Registry, ResolvedDevice
-from ingest.schema import CARRIER_DISTRICT_HEAT, CARRIER_ELECTRICITY, Measurement, Point
 
 log = structlog.get_logger("ingest.derive")
 

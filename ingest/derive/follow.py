@@ -28,11 +28,11 @@ import time
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
+from energy_core.errors import InfluxError, InfluxUnavailable
+from energy_core.factors import EmissionFactors
+from energy_core.influx import InfluxClient
 from ingest.derive.backfill import HOUR_NS, BackfillReport, IntervalMemo, backfill
-from ingest.derive.emissions import EmissionFactors
 from ingest.derive.plausible import EnergyLimits
-from ingest.errors import InfluxError, InfluxUnavailable
-from ingest.influx import InfluxClient
 
 log = structlog.get_logger("ingest.follow")
 

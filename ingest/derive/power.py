@@ -14,7 +14,7 @@ from typing import Literal
 
 from ingest.derive.water import volumetric_heat_kwh_per_m3_k
 
-POWER_LIMIT_KW = 1e6  # the power quantity's plausibility bound (ingest/schema.py)
+POWER_LIMIT_KW = 1e6  # the power quantity's plausibility bound (energy_core/schema.py)
 
 
 def thermal_power_kw(

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from energy_core.store import SqliteStore
 from ingest.derive.energy import Changes, EnergyState
-from ingest.store import SqliteStore
 
 
 class EnergyStore(SqliteStore):

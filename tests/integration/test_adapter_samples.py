@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from ingest.registry import AssetFile, Registry
+from energy_core.registry import AssetFile, Registry
 from simulators.publisher import Publisher
 from tests.helpers import eventually, ingest_settings, running_ingest
 from tests.sample_data import json_message, sparkplug_messages

@@ -21,7 +21,7 @@ from dashboards.build import load_committed
 from dashboards.datasources import INFLUX_UID
 from dashboards.expand import ALL, TimeRange, expand, interval_for, regex_value
 from dashboards.lint import panels_of
-from ingest.schema import Point
+from energy_core.schema import Point
 from tests import dashboard_dataset as dataset
 from tests.conftest import Services
 

@@ -11,8 +11,8 @@ import re
 import httpx
 import pytest
 
-from ingest.deadletters import STORED_PAYLOAD_MAX
-from ingest.errors import Reason
+from energy_core.deadletters import STORED_PAYLOAD_MAX
+from energy_core.errors import Reason
 from simulators.publisher import Publisher
 from tests.helpers import eventually, ingest_settings, running_ingest, sample
 

@@ -11,9 +11,9 @@ import httpx
 import orjson
 import pytest
 
-from ingest.errors import Reason
-from ingest.registry import AssetFile, Registry
-from ingest.replay import replay
+from energy_core.errors import Reason
+from energy_core.registry import AssetFile, Registry
+from energy_core.replay import replay
 from simulators.publisher import Publisher
 from tests.helpers import eventually, ingest_settings, running_ingest, sample
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from energy_core.factors import EmissionFactors
+from energy_core.influx import InfluxClient
+from energy_core.registry import AssetFile, Registry
 from ingest.derive.backfill import backfill
-from ingest.derive.emissions import EmissionFactors
-from ingest.influx import InfluxClient
-from ingest.registry import AssetFile, Registry
 from simulators.publisher import Publisher
 from tests.helpers import eventually, ingest_settings, running_ingest
 

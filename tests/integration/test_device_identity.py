@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from ingest.registry import AssetFile, Registry
+from energy_core.registry import AssetFile, Registry
 from simulators.publisher import Publisher
 from tests.conftest import ROOT, local_services
 from tests.helpers import eventually, ingest_settings, running_ingest

@@ -15,10 +15,10 @@ import httpx
 import orjson
 import pytest
 
-from ingest.derive.emissions import EmissionFactors
+from energy_core.factors import EmissionFactors
+from energy_core.influx import InfluxClient
+from energy_core.registry import AssetFile, Registry
 from ingest.derive.follow import EnergyFollower
-from ingest.influx import InfluxClient
-from ingest.registry import AssetFile, Registry
 from simulators.publisher import Publisher
 from tests.conftest import Isolation
 from tests.helpers import eventually, ingest_settings, running_ingest, sample

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from ingest.registry import Registry
+from energy_core.registry import Registry
 from ingest.service import IngestService
 from tests.conftest import local_services
 from tests.helpers import ingest_settings, running_ingest

@@ -19,14 +19,14 @@ import httpx
 import orjson
 import pytest
 
+from energy_core.errors import Reason
+from energy_core.factors import EmissionFactors
+from energy_core.influx import InfluxClient
+from energy_core.registry import AssetFile, Registry
 from ingest.config import IngestSettings
 from ingest.derive.backfill import backfill
-from ingest.derive.emissions import EmissionFactors
 from ingest.derive.follow import EnergyFollower
 from ingest.derive.plausible import energy_limits
-from ingest.errors import Reason
-from ingest.influx import InfluxClient
-from ingest.registry import AssetFile, Registry
 from simulators.publisher import Publisher
 from tests.conftest import local_services
 from tests.helpers import ROOT, eventually, ingest_settings, running_ingest, sample

@@ -7,8 +7,8 @@ import random
 import httpx
 import pytest
 
-from ingest import lineprotocol
-from ingest.schema import Point
+from energy_core import lineprotocol
+from energy_core.schema import Point
 
 pytestmark = pytest.mark.integration
 

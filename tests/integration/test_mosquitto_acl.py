@@ -22,11 +22,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ingest.config import MqttSettings
-from ingest.deadletters import DeadLetter, DeadLetterStore
-from ingest.errors import Reason
-from ingest.influx import InfluxClient
-from ingest.replay import ReplayReport, publish_messages, replay
+from energy_core.deadletters import DeadLetter, DeadLetterStore
+from energy_core.errors import Reason
+from energy_core.influx import InfluxClient
+from energy_core.replay import ReplayReport, publish_messages, replay
+from energy_core.settings import MqttSettings
 from tests.conftest import ROOT, local_services
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from energy_core.schema import Message
 from ingest import mqtt_codec as codec
 from ingest.mqtt import AckToken, MqttConsumer
-from ingest.schema import Message
 from simulators.publisher import Publisher
 from tests.conftest import Isolation
 from tests.helpers import eventually

@@ -20,10 +20,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 import ingest.mqtt
+from energy_core.schema import Message
+from energy_core.settings import mqtt_endpoint
 from ingest import mqtt_codec as codec
-from ingest.config import mqtt_endpoint
 from ingest.mqtt import AckToken, MqttConsumer
-from ingest.schema import Message
 from simulators.publisher import Publisher
 from tests.conftest import Isolation, local_services
 from tests.helpers import eventually

@@ -14,11 +14,11 @@ import uuid
 import orjson
 import pytest
 
-from ingest.deadletters import STORED_PAYLOAD_MAX, DeadLetter
-from ingest.errors import Reason
-from ingest.influx import InfluxClient
-from ingest.replay import replay
-from ingest.schema import Message
+from energy_core.deadletters import STORED_PAYLOAD_MAX, DeadLetter
+from energy_core.errors import Reason
+from energy_core.influx import InfluxClient
+from energy_core.replay import replay
+from energy_core.schema import Message
 from ingest.spool import Spool
 from tests.helpers import ROOT, IngestProcess, eventually, ingest_settings, running_ingest
 

@@ -9,7 +9,7 @@ import time
 import pytest
 from pysparkplug import DataType, Metric, NCmd
 
-from ingest.registry import Registry
+from energy_core.registry import Registry
 from simulators.city import Format, build_city
 from simulators.faults import FaultRates
 from simulators.formats import REBIRTH_METRIC, rebirth_requested

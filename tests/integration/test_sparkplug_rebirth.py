@@ -10,7 +10,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from pysparkplug import NCmd
 
-from ingest.config import mqtt_endpoint
+from energy_core.settings import mqtt_endpoint
 from simulators.publisher import Publisher
 from tests.helpers import eventually, ingest_settings, running_ingest
 from tests.sample_data import sparkplug_messages

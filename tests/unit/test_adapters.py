@@ -6,17 +6,17 @@ import orjson
 import pytest
 from pysparkplug import DataType, DBirth, DData, Metric, NBirth, NCmd, NData, NDeath
 
+from energy_core.errors import PayloadError, Reason
+from energy_core.registry import AssetFile, Registry
+from energy_core.schema import Message
 from ingest.adapters import DEFAULT_VENDOR_MAPS, Router, default_routes
 from ingest.adapters.chirpstack import ChirpStackAdapter
 from ingest.adapters.senml import SenmlAdapter
 from ingest.adapters.sparkplug import SparkplugAdapter
 from ingest.adapters.ttn import TheThingsStackAdapter
 from ingest.adapters.wmbus import WmbusmetersAdapter
-from ingest.errors import PayloadError, Reason
 from ingest.normalise import Normaliser
 from ingest.pipeline import Pipeline
-from ingest.registry import AssetFile, Registry
-from ingest.schema import Message
 from tests.sample_data import json_message, sample, sparkplug_messages
 
 NOW_NS = 1_795_700_000 * 1_000_000_000
@@ -376,8 +376,9 @@ def test_routes_override_replaces_named_adapters_filters_and_can_switch_one_off(
     ],
 )
 def test_bad_ingest_routes_fail_at_config_load_naming_the_key(text, word, monkeypatch):
-    from ingest.config import IngestSettings, load
-    from ingest.errors import ConfigError
+    from energy_core.errors import ConfigError
+    from energy_core.settings import load
+    from ingest.config import IngestSettings
 
     monkeypatch.setenv("INFLUX_URL", "http://127.0.0.1:8086")
     monkeypatch.setenv("INGEST_ROUTES", text)

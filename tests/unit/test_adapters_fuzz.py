@@ -15,12 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pysparkplug import DataType, DBirth, DData, Metric, NBirth, NData
 
+from energy_core.errors import PayloadError
+from energy_core.registry import AssetFile, Registry
+from energy_core.schema import Message, RawReading
 from ingest.adapters import DEFAULT_VENDOR_MAPS, Router, default_routes
-from ingest.errors import PayloadError
 from ingest.normalise import Normaliser
 from ingest.pipeline import Outcome, Pipeline
-from ingest.registry import AssetFile, Registry
-from ingest.schema import Message, RawReading
 from tests.sample_data import JSON_SAMPLES, sample
 
 NOW_NS = 1_795_700_000 * 1_000_000_000

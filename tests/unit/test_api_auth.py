@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from api.auth import KeyRing, Scope, add_key, hash_key, new_key, write_demo_keys
-from ingest.errors import ConfigError
+from energy_core.errors import ConfigError
 
 
 def test_new_keys_are_32_random_bytes_and_distinct():

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from api.emissions import load_factors
-from ingest.errors import ConfigError
+from energy_core.errors import ConfigError
 
 
 def _ns(day: str) -> int:

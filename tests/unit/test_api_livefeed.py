@@ -14,7 +14,7 @@ from api.livepages import LivePoint, split_page
 from api.metrics import ApiMetrics
 from api.models import Reading
 from api.overview import summarise
-from ingest.registry import Registry
+from energy_core.registry import Registry
 
 
 def point(ts: int, measurement: str = "district_heating", device: str = "d1", owner: str = "o1") -> LivePoint:

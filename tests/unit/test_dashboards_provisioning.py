@@ -15,8 +15,8 @@ from dashboards.build import JSON_DIR, load_committed
 from dashboards.datasources import INFLUX_UID, PROVISIONED_UIDS
 from dashboards.expand import ALL, TimeRange, expand, interval_for, regex_value
 from dashboards.push import GrafanaSettings, dashboard_payload, folder_payload
-from ingest.config import load
-from ingest.errors import ConfigError
+from energy_core.errors import ConfigError
+from energy_core.settings import load
 
 PROVISIONING = Path(__file__).resolve().parents[2] / "dashboards" / "provisioning"
 ENV_ONLY = re.compile(r"^(Token )?\$\{[A-Z_]+\}$")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from energy_core.deadletters import ROW_OVERHEAD, STORED_PAYLOAD_MAX, DeadLetter, DeadLetterStore
+from energy_core.errors import Reason
 from ingest.config import IngestSettings
-from ingest.deadletters import ROW_OVERHEAD, STORED_PAYLOAD_MAX, DeadLetter, DeadLetterStore
-from ingest.errors import Reason
 
 DAY_NS = 86400 * 10**9
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.derive.emissions import EmissionFactors, IntervalEmissions, live_emission_rates
-from ingest.errors import ConfigError
+from energy_core.errors import ConfigError
+from energy_core.factors import EmissionFactors, IntervalEmissions, live_emission_rates
 
 NS = 1_000_000_000
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from energy_core.factors import EmissionFactors
+from energy_core.registry import AssetFile, Registry
+from energy_core.schema import Message, Point
 from ingest.adapters import Router, default_routes
 from ingest.derive.deriver import Deriver
-from ingest.derive.emissions import EmissionFactors
 from ingest.normalise import Normaliser
 from ingest.pipeline import Pipeline
-from ingest.registry import AssetFile, Registry
-from ingest.schema import Message, Point
 
 T0 = 1_740_000_000  # 2025-02-19, inside the shipped factors' validity
 NS = 1_000_000_000

@@ -10,11 +10,15 @@ import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
+from energy_core.errors import ConfigError, Reason
+from energy_core.factors import EmissionFactors
+from energy_core.registry import AssetFile, Registry
+from energy_core.schema import CARRIER_DISTRICT_HEAT, CARRIER_ELECTRICITY, Message, Point
+from energy_core.settings import load
 from ingest.__main__ import main
 from ingest.adapters import Router, default_routes
-from ingest.config import IngestSettings, load
+from ingest.config import IngestSettings
 from ingest.derive.deriver import Deriver
-from ingest.derive.emissions import EmissionFactors
 from ingest.derive.energy import Interval
 from ingest.derive.plausible import (
     LIMIT_AREA,
@@ -25,11 +29,8 @@ from ingest.derive.plausible import (
     energy_limits,
     power_limit,
 )
-from ingest.errors import ConfigError, Reason
 from ingest.normalise import Normaliser
 from ingest.pipeline import Pipeline
-from ingest.registry import AssetFile, Registry
-from ingest.schema import CARRIER_DISTRICT_HEAT, CARRIER_ELECTRICITY, Message, Point
 
 NS = 1_000_000_000
 T0 = 1_740_000_000  # 2025-02-19, inside the shipped factors' validity

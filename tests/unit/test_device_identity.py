@@ -8,12 +8,12 @@ import orjson
 import pytest
 import yaml
 
+from energy_core.errors import ConfigError, Reason
+from energy_core.registry import AssetFile, Registry
+from energy_core.schema import Message
 from ingest.adapters import DEFAULT_VENDOR_MAPS, Router, default_routes
-from ingest.errors import ConfigError, Reason
 from ingest.normalise import Normaliser
 from ingest.pipeline import Pipeline
-from ingest.registry import AssetFile, Registry
-from ingest.schema import Message
 
 NOW_NS = 1_795_700_000 * 1_000_000_000
 TS = 1_795_699_000

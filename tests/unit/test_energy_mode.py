@@ -9,15 +9,16 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
+from energy_core.errors import ConfigError
+from energy_core.registry import Registry
+from energy_core.schema import Message
+from energy_core.settings import load
 from ingest.__main__ import main
 from ingest.adapters import Router, default_routes
-from ingest.config import IngestSettings, load
+from ingest.config import IngestSettings
 from ingest.derive.deriver import HISTORY_FILE, Deriver
-from ingest.errors import ConfigError
 from ingest.normalise import Normaliser
 from ingest.pipeline import Pipeline
-from ingest.registry import Registry
-from ingest.schema import Message
 from ingest.service import IngestService
 
 NS = 1_000_000_000

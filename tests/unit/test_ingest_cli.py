@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.deadletters import DeadLetter, DeadLetterStore
-from ingest.errors import Reason
+from energy_core.deadletters import DeadLetter, DeadLetterStore
+from energy_core.errors import Reason
 from tests.helpers import ROOT
 
 

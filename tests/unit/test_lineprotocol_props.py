@@ -11,8 +11,8 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest import lineprotocol
-from ingest.schema import Measurement, Point
+from energy_core import lineprotocol
+from energy_core.schema import Measurement, Point
 
 ESCAPED = {",", " ", "="}
 

@@ -9,9 +9,9 @@ import jsonschema
 import orjson
 import pytest
 
+from energy_core.errors import PayloadError
+from energy_core.schema import Message
 from ingest.adapters.native import NATIVE_QUANTITIES, NativeV1Adapter
-from ingest.errors import PayloadError
-from ingest.schema import Message
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[2] / "ingest/adapters/native_v1.schema.json").read_text()

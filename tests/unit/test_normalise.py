@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.errors import Reason
+from energy_core.errors import Reason
+from energy_core.registry import AssetFile, Registry
+from energy_core.schema import RawReading
 from ingest.normalise import NS, Normaliser
-from ingest.registry import AssetFile, Registry
-from ingest.schema import RawReading
 
 NOW = 1_795_622_400 * NS
 

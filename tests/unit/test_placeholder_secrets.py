@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from api.settings import ApiSettings
-from ingest.config import IngestSettings, load
-from ingest.errors import ConfigError
+from energy_core.errors import ConfigError
+from energy_core.settings import load
+from ingest.config import IngestSettings
 
 BASE = {"INFLUX_URL": "http://influxdb:8086"}
 

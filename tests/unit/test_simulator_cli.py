@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from ingest.registry import Registry
+from energy_core.registry import Registry
 from simulators.__main__ import duration_s, main, parser
 
 

@@ -11,11 +11,11 @@ import orjson
 import pytest
 from pysparkplug import DataType, DBirth, DData, Metric, NCmd
 
+from energy_core.registry import Registry
+from energy_core.schema import DeviceKind, Message
 from ingest.adapters import DEFAULT_VENDOR_MAPS, Router, default_routes
 from ingest.normalise import Normaliser
 from ingest.pipeline import Pipeline
-from ingest.registry import Registry
-from ingest.schema import DeviceKind, Message
 from simulators.city import Format, build_city, parse_formats
 from simulators.faults import FaultRates
 from simulators.formats import REBIRTH_METRIC, rebirth_requested

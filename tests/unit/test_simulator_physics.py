@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.schema import DeviceKind
+from energy_core.schema import DeviceKind
 from simulators.building import ElectricityMeter, IndoorSensor, Use
 from simulators.city import build_city
 from simulators.faults import FaultRates

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from ingest.schema import Message
+from energy_core.schema import Message
 from ingest.spool import Spool, decode_origins, encode_origins
 
 

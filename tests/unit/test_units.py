@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from energy_core.errors import PayloadError, Reason
 from ingest import units
-from ingest.errors import PayloadError, Reason
 
 finite = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False, allow_infinity=False)
 

@@ -21,10 +21,10 @@ import yaml
 from api.app import create_app
 from api.auth import hash_key
 from api.settings import ApiSettings
+from energy_core.influx import InfluxClient
+from energy_core.lineprotocol import encode_batch
+from energy_core.schema import Point
 from energy_testing import apiserver
-from ingest.influx import InfluxClient
-from ingest.lineprotocol import encode_batch
-from ingest.schema import Point
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 DH_FACTOR = 54.9  # g CO2e/kWh, location-based, network borlange

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from ingest.schema import Point
+from energy_core.schema import Point
 from tests.integration.api.conftest import ENERGY_END, tags
 
 pytestmark = pytest.mark.integration

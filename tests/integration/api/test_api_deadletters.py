@@ -12,9 +12,9 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.config import mqtt_endpoint
-from ingest.deadletters import STORED_PAYLOAD_MAX, DeadLetter, DeadLetterStore
-from ingest.errors import Reason
+from energy_core.deadletters import STORED_PAYLOAD_MAX, DeadLetter, DeadLetterStore
+from energy_core.errors import Reason
+from energy_core.settings import mqtt_endpoint
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from ingest.influx import InfluxClient
-from ingest.lineprotocol import encode_batch
-from ingest.schema import Point
+from energy_core.influx import InfluxClient
+from energy_core.lineprotocol import encode_batch
+from energy_core.schema import Point
 from tests.integration.api.conftest import make_settings, serve_in_thread, tags, write_world_files
 
 pytestmark = pytest.mark.integration

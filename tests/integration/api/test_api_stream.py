@@ -13,8 +13,8 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from ingest.influx import InfluxClient
-from ingest.lineprotocol import encode_batch
+from energy_core.influx import InfluxClient
+from energy_core.lineprotocol import encode_batch
 from tests.integration.api.conftest import heat_point, make_settings, write_world_files
 
 pytestmark = pytest.mark.integration

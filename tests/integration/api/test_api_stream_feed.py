@@ -12,9 +12,9 @@ import httpx
 import orjson
 import pytest
 
-from ingest.influx import InfluxClient
-from ingest.lineprotocol import encode_batch
-from ingest.schema import Point
+from energy_core.influx import InfluxClient
+from energy_core.lineprotocol import encode_batch
+from energy_core.schema import Point
 from tests.integration.api.conftest import heat_point, make_settings, write_world_files
 from tests.integration.api.test_api_stream import events, served
 

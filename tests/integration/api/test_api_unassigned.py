@@ -14,7 +14,7 @@ import httpx
 import orjson
 import pytest
 
-from ingest.registry import Registry
+from energy_core.registry import Registry
 from simulators.publisher import Publisher
 from tests.helpers import eventually, ingest_settings, running_ingest
 from tests.integration.api.conftest import make_settings, serve_in_thread, write_world_files

@@ -21,8 +21,8 @@ from typing import Literal, NamedTuple
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ingest.errors import ConfigError
-from ingest.schema import CARRIER_DISTRICT_HEAT, CARRIER_ELECTRICITY
+from energy_core.errors import ConfigError
+from energy_core.schema import CARRIER_DISTRICT_HEAT, CARRIER_ELECTRICITY
 
 NS = 1_000_000_000
 HOUR_NS = 3600 * NS

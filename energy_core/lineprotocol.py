@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ingest.schema import Point
+from energy_core.schema import Point
 
 # Line protocol has no escape for a line break, and backslashes are not portable: InfluxDB 1.6
 # (tests/integration/test_lineprotocol_influx.py) keeps an escaped "\\" as two characters and

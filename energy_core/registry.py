@@ -20,8 +20,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ingest.errors import ConfigError
-from ingest.schema import UNASSIGNED_OWNER, DeviceKind
+from energy_core.errors import ConfigError
+from energy_core.schema import UNASSIGNED_OWNER, DeviceKind
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 _TOPIC_LEVEL = r"^[^/+#\s]+$"  # one MQTT topic level, as a username in the ACL's %u can fill it

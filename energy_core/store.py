@@ -29,11 +29,11 @@ from typing import TypeVar
 
 import structlog
 
-from ingest.errors import StoreError
+from energy_core.errors import StoreError
 
 _T = TypeVar("_T")
 
-log = structlog.get_logger("ingest.store")
+log = structlog.get_logger("energy_core.store")
 
 # What a damaged file answers (sqlite3 exceptions carry the name from Python 3.11 on).
 _DAMAGED = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})

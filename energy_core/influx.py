@@ -16,10 +16,10 @@ import httpx
 import orjson
 import structlog
 
-from ingest.config import InfluxSettings
-from ingest.errors import InfluxError, InfluxRefused, InfluxUnavailable
+from energy_core.errors import InfluxError, InfluxRefused, InfluxUnavailable
+from energy_core.settings import InfluxSettings
 
-log = structlog.get_logger("ingest.influx")
+log = structlog.get_logger("energy_core.influx")
 
 _RETRYABLE = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 # Answers about the points themselves: a bad line (400, "partial write" included) or a body too

@@ -1,7 +1,7 @@
 """Dead letters: every message (or reading) that could not be stored, with its reason.
 
 Kept durably in SQLite next to the spool; listable and replayable (the API and
-``python -m ingest deadletters`` use this module; replaying is ``ingest/replay.py``).
+``python -m ingest deadletters`` use this module; replaying is ``energy_core/replay.py``).
 
 Two kinds of letter:
 
@@ -32,10 +32,10 @@ from typing import Any, Literal
 
 import structlog
 
-from ingest.errors import Reason
-from ingest.store import SqliteStore
+from energy_core.errors import Reason
+from energy_core.store import SqliteStore
 
-log = structlog.get_logger("ingest.deadletters")
+log = structlog.get_logger("energy_core.deadletters")
 
 STORED_PAYLOAD_MAX = 64 * 1024
 DETAIL_MAX = 2048
@@ -228,7 +228,7 @@ class DeadLetterStore(SqliteStore):
         return {reason: count for reason, count in rows}
 
     def mark_replayed(self, ids: Sequence[int]) -> None:
-        """Mark letters replayed: call it only for those really delivered (see ingest/replay.py)."""
+        """Mark letters replayed: call it only for those really delivered (see energy_core/replay.py)."""
         now = time.time_ns()
         self.run_sync(
             lambda db: db.executemany(

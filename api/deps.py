@@ -37,37 +37,42 @@ def _authenticate(state: ApiState, presented: str | None) -> Scope:
     return scope
 
 
-def current_scope(
-    state: State,
+def _header_key(
     header_key: Annotated[str | None, Security(_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-) -> Scope:
+) -> str | None:
+    """The key sent in ``X-API-Key`` or ``Authorization: Bearer``."""
+    return header_key or (bearer.credentials if bearer else None)
+
+
+HeaderKey = Annotated[str | None, Depends(_header_key)]
+
+
+def _stream_key(header_key: HeaderKey, query_key: Annotated[str | None, Security(_query)]) -> str | None:
+    """A header key, else ``?key=`` (browsers' EventSource sends no headers)."""
+    return header_key or query_key
+
+
+StreamKey = Annotated[str | None, Depends(_stream_key)]
+
+
+def current_scope(state: State, presented: HeaderKey) -> Scope:
     """The caller's scope from a header key; 401 when missing or wrong."""
-    return _authenticate(state, header_key or (bearer.credentials if bearer else None))
+    return _authenticate(state, presented)
 
 
-def stream_scope(
-    state: State,
-    header_key: Annotated[str | None, Security(_header)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-    query_key: Annotated[str | None, Security(_query)],
-) -> Scope:
-    """Like ``current_scope`` but also accepts ``?key=`` (browsers' EventSource sends no headers)."""
-    return _authenticate(state, header_key or (bearer.credentials if bearer else None) or query_key)
+def stream_scope(state: State, presented: StreamKey) -> Scope:
+    """Like ``current_scope`` but also accepts ``?key=``."""
+    return _authenticate(state, presented)
 
 
 CurrentScope = Annotated[Scope, Depends(current_scope)]
 StreamScope = Annotated[Scope, Depends(stream_scope)]
 
 
-def stream_key_id(
-    _: StreamScope,
-    header_key: Annotated[str | None, Security(_header)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-    query_key: Annotated[str | None, Security(_query)],
-) -> str:
+def stream_key_id(_: StreamScope, presented: StreamKey) -> str:
     """Which key holds a stream (for the per-key cap): the stored hash of the valid key presented."""
-    return hash_key(header_key or (bearer.credentials if bearer else None) or query_key or "")
+    return hash_key(presented or "")
 
 
 StreamKeyId = Annotated[str, Depends(stream_key_id)]

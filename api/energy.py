@@ -4,6 +4,12 @@ Hours and days are InfluxDB ``GROUP BY time(1h|1d)`` buckets with ``tz('Europe/S
 so a "day" is a Swedish local day (midnight to midnight, 23 or 25 hours across DST changes),
 which is what a facility manager compares with a bill. InfluxQL has no calendar months or
 years, so those are summed here from local-day buckets: at most a few thousand rows.
+
+Whole hours and local days are read from the roll-ups (``rollup_1h``, ``rollup_1d``: the sum of
+``kwh``/``co2e_kg`` per bucket), the edges and the newest hour from raw points (api/sources.py);
+each part is summed into the same buckets, so the answer is the raw sum. Operator- or owner-wide
+emissions read the across-site ``emissions_total`` roll-up: a year is a few thousand rows
+whatever the number of sites.
 """
 
 from __future__ import annotations
@@ -13,10 +19,10 @@ from collections import defaultdict
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from api.influxql import TZ, ident, time_range, where
+from api.influxql import TZ, ident, series_rows, time_range, where
 from api.models import EmissionsBucket, EnergyBucket
 from api.precision import rounded
-from api.readings import series_rows
+from api.sources import EMISSIONS_TOTAL, SourcePolicy, Tier, rolled_source
 from api.timerange import TimeRange, to_datetime
 from energy_core.influx import InfluxClient
 from energy_core.schema import Measurement
@@ -35,25 +41,42 @@ def _period_start(moment: dt.datetime, every: str) -> dt.datetime:
     return moment
 
 
+# The roll-up each period can read: hours from the hourly one, everything else from local days.
+_TIER: dict[str, Tier] = {"hour": "1h", "day": "1d", "month": "1d", "year": "1d"}
+
+
 async def _sums(
     influx: InfluxClient,
+    policy: SourcePolicy,
     measurement: str,
     field: str,
     condition: str,
     window: TimeRange,
     every: str,
     group_tags: tuple[str, ...],
+    across_sites: str | None = None,
 ) -> dict[tuple[dt.datetime, tuple[str, ...]], float]:
-    """``sum(field)`` per local period and tag combination, keyed by (period start, tag values)."""
+    """``sum(field)`` per local period and tag combination, keyed by (period start, tag values).
+
+    One request: a statement per segment of the range (raw edges, whole hours and days from the
+    roll-ups, ``across_sites`` naming the roll-up summed over sites where ``condition`` allows),
+    summed into the same periods."""
     interval = "1h" if every == "hour" else "1d"
     tags = "".join(f", {ident(t)}" for t in group_tags)
-    q = (
-        f'SELECT sum({ident(field)}) AS "total" FROM {ident(measurement)}'
-        f"{where(condition, time_range(window.start_ns, window.end_ns))}"
-        f" GROUP BY time({interval}){tags} fill(none) tz('{TZ}')"
-    )
+    statements = []
+    for segment in policy.segments(window, _TIER[every]):
+        source = (
+            ident(measurement)
+            if segment.tier == "raw"
+            else rolled_source(segment.tier, across_sites or measurement)
+        )
+        statements.append(
+            f'SELECT sum({ident(field)}) AS "total" FROM {source}'
+            f"{where(condition, time_range(segment.start_ns, segment.end_ns))}"
+            f" GROUP BY time({interval}){tags} fill(none) tz('{TZ}')"
+        )
     totals: dict[tuple[dt.datetime, tuple[str, ...]], float] = defaultdict(float)
-    for _, series_tags, rows in series_rows(await influx.query(q)):
+    for _, series_tags, rows in series_rows(await influx.query(";".join(statements))):
         key_tags = tuple(series_tags.get(t, "") for t in group_tags)
         for row in rows:
             if row["total"] is None:
@@ -64,10 +87,15 @@ async def _sums(
 
 
 async def energy(
-    influx: InfluxClient, condition: str, window: TimeRange, every: EnergyEvery, floor_area_m2: float | None
+    influx: InfluxClient,
+    policy: SourcePolicy,
+    condition: str,
+    window: TimeRange,
+    every: EnergyEvery,
+    floor_area_m2: float | None,
 ) -> list[EnergyBucket]:
     """kWh per period and carrier (and kWh/m² when the site's heated floor area is known)."""
-    totals = await _sums(influx, Measurement.ENERGY, "kwh", condition, window, every, ("carrier",))
+    totals = await _sums(influx, policy, Measurement.ENERGY, "kwh", condition, window, every, ("carrier",))
     return [
         EnergyBucket(
             start=start,
@@ -80,11 +108,28 @@ async def energy(
 
 
 async def emissions(
-    influx: InfluxClient, condition: str, window: TimeRange, every: EmissionsEvery
+    influx: InfluxClient,
+    policy: SourcePolicy,
+    condition: str,
+    window: TimeRange,
+    every: EmissionsEvery,
+    *,
+    across_sites: bool = False,
 ) -> list[EmissionsBucket]:
-    """kg CO2e per period, carrier and method (location- and market-based are never added up)."""
+    """kg CO2e per period, carrier and method (location- and market-based are never added up).
+
+    ``across_sites``: ``condition`` holds only the owner tag (or nothing), so the roll-up summed
+    over sites answers as well as the per-site one, from far fewer rows."""
     totals = await _sums(
-        influx, Measurement.EMISSIONS, "co2e_kg", condition, window, every, ("carrier", "method")
+        influx,
+        policy,
+        Measurement.EMISSIONS,
+        "co2e_kg",
+        condition,
+        window,
+        every,
+        ("carrier", "method"),
+        EMISSIONS_TOTAL if across_sites else None,
     )
     return [
         EmissionsBucket(start=start, carrier=carrier, method=method, co2e_kg=rounded("co2e_kg", kg))

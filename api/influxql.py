@@ -10,7 +10,9 @@ grammar and re-rendered from the parsed number and unit.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from api.errors import bad_request
 
@@ -95,3 +97,12 @@ def check_buckets(start_ns: int, end_ns: int, every: Every) -> None:
             "too_many_buckets",
             f"{buckets} buckets of {every} in this range; at most {MAX_BUCKETS}: use a larger every",
         )
+
+
+def series_rows(results: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, str], list[dict[str, Any]]]]:
+    """Each series of a query answer as (measurement, tags, rows as column→value dicts)."""
+    for result in results:
+        for series in result.get("series", []):
+            columns = series["columns"]
+            rows = [dict(zip(columns, values, strict=True)) for values in series["values"]]
+            yield series["name"], series.get("tags", {}), rows

@@ -26,12 +26,11 @@ import structlog
 from api.auth import Scope
 from api.emissions import FactorSource
 from api.errors import ApiError
-from api.influxql import ident, time_range
+from api.influxql import ident, series_rows, time_range
 from api.livepages import LivePoint, Page, page_statement, points_of, read_crowded, split_page
 from api.metrics import ApiMetrics
 from api.models import OverviewOut
 from api.overview import summarise
-from api.readings import series_rows
 from api.timerange import NS, now_ns
 from energy_core.errors import InfluxError, InfluxUnavailable
 from energy_core.influx import InfluxClient

@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from api.influxql import ident, where
+from api.influxql import ident, series_rows, where
 from api.models import Reading
-from api.readings import RAW_MEASUREMENTS, series_rows, to_reading
+from api.readings import RAW_MEASUREMENTS, to_reading
 
 PAGE_ROWS = 10_000
 # ``InfluxClient.query`` or a wrapper of it that counts (the live feed's).

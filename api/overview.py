@@ -7,10 +7,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from api.emissions import FactorSource
-from api.influxql import ident, time_range, where
+from api.influxql import ident, series_rows, time_range, where
 from api.models import OverviewOut
 from api.precision import rounded
-from api.readings import series_rows
 from api.timerange import NS, now_ns, to_datetime
 from energy_core.influx import InfluxClient
 from energy_core.schema import CARRIER_DISTRICT_HEAT, Measurement

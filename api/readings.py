@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from api.auth import Scope
+from api.buckets import DeviceRows, SeriesQuery, aggregated
 from api.errors import bad_request
-from api.influxql import TZ, Every, check_buckets, ident, select_fields, tag_equals, time_range, where
+from api.influxql import (
+    TZ,
+    Every,
+    check_buckets,
+    ident,
+    select_fields,
+    series_rows,
+    tag_equals,
+    time_range,
+    where,
+)
 from api.models import DeviceSeries, Reading, SeriesPoint
 from api.precision import DECIMALS, rounded
+from api.sources import SourcePolicy
 from api.timerange import TimeRange, to_datetime
 from energy_core.influx import InfluxClient
 from energy_core.registry import Device, Site
@@ -54,15 +65,6 @@ def device_condition(device: Device, site: Site) -> str:
     return f"{site_condition(site)} AND {tag_equals('device', device.id)}"
 
 
-def series_rows(results: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, str], list[dict[str, Any]]]]:
-    """Each series of a query answer as (measurement, tags, rows as column→value dicts)."""
-    for result in results:
-        for series in result.get("series", []):
-            columns = series["columns"]
-            rows = [dict(zip(columns, values, strict=True)) for values in series["values"]]
-            yield series["name"], series.get("tags", {}), rows
-
-
 def to_reading(measurement: str, row: dict[str, Any], tags: dict[str, str]) -> Reading:
     fields = FIELDS.get(measurement, frozenset())
     return Reading(
@@ -84,8 +86,30 @@ async def latest(influx: InfluxClient, measurements: tuple[str, ...], condition:
     return sorted(readings, key=lambda r: (r.device, r.measurement))
 
 
+_RAW_POINTS_HINT = "raw points are refused beyond it: give every=1h or more and an aggregate"
+
+
+async def _raw_points(influx: InfluxClient, policy: SourcePolicy, query: SeriesQuery) -> DeviceRows:
+    """The raw points of each device (at most ``MAX_RAW_POINTS`` per device)."""
+    policy.segments(query.window, "raw", hint=_RAW_POINTS_HINT)  # refuses a range past raw retention
+    q = (
+        f"SELECT {select_fields(query.fields)} FROM {ident(query.measurement)}"
+        f"{where(query.condition, time_range(query.window.start_ns, query.window.end_ns))}"
+        f' GROUP BY "device" LIMIT {MAX_RAW_POINTS + 1}'
+    )
+    out: DeviceRows = {}
+    for _, tags, rows in series_rows(await influx.query(q)):
+        if len(rows) > MAX_RAW_POINTS:
+            raise bad_request(
+                "too_many_points", f"more than {MAX_RAW_POINTS} raw points: give every and aggregate"
+            )
+        out[tags.get("device", "")] = [(int(row["time"]), [row[f] for f in query.fields]) for row in rows]
+    return out
+
+
 async def series(
     influx: InfluxClient,
+    policy: SourcePolicy,
     measurement: str,
     fields: tuple[str, ...],
     condition: str,
@@ -93,45 +117,35 @@ async def series(
     every: Every | None,
     aggregate: Aggregate | None,
 ) -> list[DeviceSeries]:
-    """One series per device of the ``fields`` (one query): raw points, or ``aggregate`` of each
-    field per ``every`` bucket (local time; ``mean`` when only ``every`` is given). Times are local
-    with offset, values rounded to their field's decimals."""
+    """One series per device of the ``fields`` (one request): raw points, or ``aggregate`` of each
+    field per ``every`` bucket (local time; ``mean`` when only ``every`` is given; whole hours and
+    days from the roll-ups, api/sources.py). Times are local with offset, values rounded to their
+    field's decimals."""
     for field in fields:
         if field not in FIELDS[measurement]:
             raise bad_request("unknown_field", f"{measurement} has no field {field!r}")
     if every is None and aggregate is not None:
         raise bad_request("bad_aggregate", "aggregate needs every: give the bucket size too")
-    conditions = where(condition, time_range(window.start_ns, window.end_ns))
+    query = SeriesQuery(measurement, fields, condition, window)
     if every is not None:
         check_buckets(window.start_ns, window.end_ns, every)
-        q = (
-            f"SELECT {select_fields(fields, aggregate or DEFAULT_AGGREGATE)} FROM {ident(measurement)}"
-            f"{conditions} GROUP BY time({every}), \"device\" fill(none) tz('{TZ}')"
-        )
-        limit = None
+        found = await aggregated(influx, policy, query, every, aggregate or DEFAULT_AGGREGATE)
     else:
-        q = (
-            f"SELECT {select_fields(fields)} FROM {ident(measurement)}{conditions}"
-            f' GROUP BY "device" LIMIT {MAX_RAW_POINTS + 1}'
-        )
-        limit = MAX_RAW_POINTS
+        found = await _raw_points(influx, policy, query)
     decimals = [DECIMALS[f] for f in fields]
     out = []
-    for _, tags, rows in series_rows(await influx.query(q)):
-        if limit is not None and len(rows) > limit:
-            raise bad_request("too_many_points", f"more than {limit} raw points: give every and aggregate")
+    for device, rows in found.items():
         points = []
-        for row in rows:
-            values = [row[f] for f in fields]
+        for time_ns, values in rows:
             if all(v is None for v in values):
                 continue  # a point of this measurement that holds none of the fields asked for
             by_field = {
                 f: None if v is None else round(v, d) + 0.0
                 for f, v, d in zip(fields, values, decimals, strict=True)
             }
-            time = to_datetime(int(row["time"]), _LOCAL)
+            time = to_datetime(time_ns, _LOCAL)
             points.append(SeriesPoint(time=time, value=by_field[fields[0]], values=by_field))
-        out.append(DeviceSeries(device=tags.get("device", ""), points=points))
+        out.append(DeviceSeries(device=device, points=points))
     return sorted(out, key=lambda s: s.device)
 
 

@@ -34,3 +34,11 @@ class ApiSettings(MqttSettings, InfluxSettings):
     api_streams_per_key: int = Field(default=5, ge=1)
     # How far back a stream may resume with Last-Event-ID; older cursors start from the last minute.
     api_stream_resume_max_s: float = Field(default=600.0, gt=0)
+    # Roll-ups (issue 14): buckets of an hour or more read rollup_1h/rollup_1d (api/sources.py);
+    # false reads raw points only (e.g. until `python -m ingest rollup` has filled an upgraded
+    # database's history).
+    api_rollups: bool = True
+    # Ingest's keys, read by the API too: how far the roll-ups may lag raw writes (the newest hour
+    # is read raw while they may), and how long raw points are kept (older raw ranges are a 400).
+    ingest_rollup_delay_s: float = Field(default=60.0, ge=0)
+    ingest_raw_retention_days: int = Field(default=430, ge=0)

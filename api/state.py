@@ -16,6 +16,7 @@ from api.emissions import FactorSource, load_factors
 from api.livefeed import LiveFeed
 from api.metrics import ApiMetrics
 from api.settings import ApiSettings
+from api.sources import SourcePolicy
 from energy_core.deadletters import DeadLetterStore
 from energy_core.errors import ConfigError
 from energy_core.influx import InfluxClient
@@ -44,6 +45,15 @@ class ApiState:
     @property
     def registry(self) -> Registry:
         return self.resources.registry
+
+    @property
+    def sources(self) -> SourcePolicy:
+        """Which storage answers which part of a range (roll-ups, raw, raw retention)."""
+        return SourcePolicy(
+            rollups=self.settings.api_rollups,
+            rollup_delay_s=self.settings.ingest_rollup_delay_s,
+            raw_retention_days=self.settings.ingest_raw_retention_days,
+        )
 
 
 class LifespanState(TypedDict):

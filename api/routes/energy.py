@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from api import energy
-from api.csvexport import CSV_RESPONSE, DialectParam, Format, csv_dialect, csv_response, local_time
+from api.csvexport import CSV_RESPONSE, Dialect, DialectParam, Format, csv_dialect, csv_response, local_time
 from api.deps import CurrentScope, ScopedSite, State
 from api.energy import EmissionsEvery, EnergyEvery
 from api.models import EmissionsOut, EnergyOut
 from api.queryparams import known_query_parameters
 from api.readings import scope_condition, site_condition
-from api.timerange import Align, resolve
+from api.timerange import Align, TimeRange, resolve
 
 router = APIRouter(tags=["energy and emissions"], dependencies=[Depends(known_query_parameters)])
 
@@ -48,24 +49,45 @@ _LIMIT = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """The range and the rendition a request asked for (the query parameters every route here takes)."""
+
+    start: dt.datetime | None
+    end: dt.datetime | None
+    csv_as: Dialect | None
+
+    def window(self, every: str) -> TimeRange:
+        return resolve(
+            self.start, self.end, default=_DEFAULT[every], limit=_LIMIT[every], align=_ALIGN[every]
+        )
+
+
+def _asked(
+    start: Start = None, end: End = None, format: Format = "json", dialect: DialectParam = None
+) -> Asked:
+    return Asked(start, end, csv_dialect(format, dialect))
+
+
+AskedFor = Annotated[Asked, Depends(_asked)]
+
+
 @router.get("/sites/{site_id}/energy", response_model=EnergyOut, responses=CSV_RESPONSE)
 async def site_energy(
     state: State,
     site: ScopedSite,
     every: Annotated[EnergyEvery, Query(description="hour, or local day/month")] = "day",
-    start: Start = None,
-    end: End = None,
-    format: Format = "json",
-    dialect: DialectParam = None,
+    *,
+    asked: AskedFor,
 ) -> EnergyOut | Response:
     """kWh used per period and carrier, from interval energy; kWh/m² from the heated floor area."""
-    csv_as = csv_dialect(format, dialect)
-    window = resolve(start, end, default=_DEFAULT[every], limit=_LIMIT[every], align=_ALIGN[every])
-    buckets = await energy.energy(state.influx, site_condition(site), window, every, site.floor_area_m2)
-    if csv_as is not None:
+    window = asked.window(every)
+    condition = site_condition(site)
+    buckets = await energy.energy(state.influx, state.sources, condition, window, every, site.floor_area_m2)
+    if asked.csv_as is not None:
         rows = ((local_time(b.start), b.carrier, b.kwh, b.kwh_per_m2) for b in buckets)
         header = ["start", "carrier", "kwh", "kwh_per_m2"]
-        return csv_response(f"{site.id}-energy-{every}.csv", header, rows, csv_as)
+        return csv_response(f"{site.id}-energy-{every}.csv", header, rows, asked.csv_as)
     return EnergyOut(
         site=site.id,
         every=every,
@@ -77,48 +99,34 @@ async def site_energy(
 
 
 async def _emissions(
-    state: State,
-    site_id: str | None,
-    condition: str,
-    every: EmissionsEvery,
-    start: dt.datetime | None,
-    end: dt.datetime | None,
-    output: str,
-    dialect: str | None,
+    state: State, site_id: str | None, condition: str, every: EmissionsEvery, asked: Asked
 ) -> EmissionsOut | Response:
-    csv_as = csv_dialect(output, dialect)
-    window = resolve(start, end, default=_DEFAULT[every], limit=_LIMIT[every], align=_ALIGN[every])
-    buckets = await energy.emissions(state.influx, condition, window, every)
-    if csv_as is not None:
+    window = asked.window(every)
+    across_sites = site_id is None  # the scope's owner tag at most: the across-site roll-up answers
+    buckets = await energy.emissions(
+        state.influx, state.sources, condition, window, every, across_sites=across_sites
+    )
+    if asked.csv_as is not None:
         rows = ((local_time(b.start), b.carrier, b.method, b.co2e_kg) for b in buckets)
         name = f"{site_id or 'all'}-emissions-{every}.csv"
-        return csv_response(name, ["start", "carrier", "method", "co2e_kg"], rows, csv_as)
+        return csv_response(name, ["start", "carrier", "method", "co2e_kg"], rows, asked.csv_as)
     return EmissionsOut(site=site_id, every=every, start=window.start, end=window.end, buckets=buckets)
+
+
+EmissionsEveryParam = Annotated[EmissionsEvery, Query(description="local day, month or year")]
 
 
 @router.get("/sites/{site_id}/emissions", response_model=EmissionsOut, responses=CSV_RESPONSE)
 async def site_emissions(
-    state: State,
-    site: ScopedSite,
-    every: Annotated[EmissionsEvery, Query(description="local day, month or year")] = "month",
-    start: Start = None,
-    end: End = None,
-    format: Format = "json",
-    dialect: DialectParam = None,
+    state: State, site: ScopedSite, every: EmissionsEveryParam = "month", *, asked: AskedFor
 ) -> EmissionsOut | Response:
     """kg CO2e of one site per period, by carrier and method (location/market)."""
-    return await _emissions(state, site.id, site_condition(site), every, start, end, format, dialect)
+    return await _emissions(state, site.id, site_condition(site), every, asked)
 
 
 @router.get("/emissions", response_model=EmissionsOut, responses=CSV_RESPONSE)
 async def scope_emissions(
-    state: State,
-    scope: CurrentScope,
-    every: Annotated[EmissionsEvery, Query(description="local day, month or year")] = "month",
-    start: Start = None,
-    end: End = None,
-    format: Format = "json",
-    dialect: DialectParam = None,
+    state: State, scope: CurrentScope, every: EmissionsEveryParam = "month", *, asked: AskedFor
 ) -> EmissionsOut | Response:
     """kg CO2e of every site the key may see, per period, by carrier and method."""
-    return await _emissions(state, None, scope_condition(scope), every, start, end, format, dialect)
+    return await _emissions(state, None, scope_condition(scope), every, asked)

@@ -8,6 +8,8 @@ with their licences; see the README there), served under ``/static/vendor/``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
@@ -73,28 +75,21 @@ def install(app: FastAPI) -> None:
         """What this server offers, with links; no key needed and no data shown."""
         return _offline(HTMLResponse(LANDING.format(title=app.title)))
 
-    @app.get("/docs", include_in_schema=False)
-    async def swagger_ui() -> HTMLResponse:
-        return _offline(
-            get_swagger_ui_html(
-                openapi_url=openapi_url,
-                title=f"{app.title} — Swagger UI",
-                swagger_js_url=f"{VENDOR}/swagger-ui/swagger-ui-bundle.js",
-                swagger_css_url=f"{VENDOR}/swagger-ui/swagger-ui.css",
-                swagger_favicon_url=favicon,
-                # No call to the public validator service (it would leave the machine).
-                swagger_ui_parameters={"validatorUrl": None},
-            )
-        )
+    def page(path: str, name: str, render: Callable[..., HTMLResponse], **assets: object) -> None:
+        """A vendored documentation page at ``path`` that loads nothing from elsewhere."""
 
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return _offline(
-            get_redoc_html(
-                openapi_url=openapi_url,
-                title=f"{app.title} — ReDoc",
-                redoc_js_url=f"{VENDOR}/redoc/redoc.standalone.js",
-                redoc_favicon_url=favicon,
-                with_google_fonts=False,
-            )
-        )
+        async def serve() -> HTMLResponse:
+            return _offline(render(openapi_url=openapi_url, title=f"{app.title} — {name}", **assets))
+
+        app.add_api_route(path, serve, methods=["GET"], include_in_schema=False, name=name)
+
+    swagger_ui = {
+        "swagger_js_url": f"{VENDOR}/swagger-ui/swagger-ui-bundle.js",
+        "swagger_css_url": f"{VENDOR}/swagger-ui/swagger-ui.css",
+        "swagger_favicon_url": favicon,
+        # No call to the public validator service (it would leave the machine).
+        "swagger_ui_parameters": {"validatorUrl": None},
+    }
+    page("/docs", "Swagger UI", get_swagger_ui_html, **swagger_ui)
+    redoc = {"redoc_js_url": f"{VENDOR}/redoc/redoc.standalone.js", "redoc_favicon_url": favicon}
+    page("/redoc", "ReDoc", get_redoc_html, **redoc, with_google_fonts=False)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from api import readings
-from api.csvexport import CSV_RESPONSE, DialectParam, Format, csv_dialect, csv_response, local_time
+from api.csvexport import CSV_RESPONSE, Dialect, DialectParam, Format, csv_dialect, csv_response, local_time
 from api.deps import ScopedDevice, ScopedSite, State
 from api.errors import ApiError
 from api.influxql import EVERY_PATTERN, Every
@@ -108,35 +109,54 @@ def _distinct(fields: list[str]) -> tuple[str, ...]:
     return distinct
 
 
+@dataclass(frozen=True, slots=True)
+class SeriesAsked:
+    """The range, buckets and rendition a series request asked for (both series routes take them)."""
+
+    field: list[str]
+    start: dt.datetime | None
+    end: dt.datetime | None
+    every: str | None
+    aggregate: Aggregate | None
+    csv_as: Dialect | None
+
+
+def _series_asked(
+    field: Fields,
+    start: Start = None,
+    end: End = None,
+    every: EveryParam = None,
+    aggregate: AggregateParam = None,
+    format: Format = "json",
+    dialect: DialectParam = None,
+) -> SeriesAsked:
+    return SeriesAsked(field, start, end, every, aggregate, csv_dialect(format, dialect))
+
+
+SeriesAskedFor = Annotated[SeriesAsked, Depends(_series_asked)]
+
+
 async def _series(
-    state: State,
-    site_id: str,
-    measurement: str,
-    field: list[str],
-    condition: str,
-    start: dt.datetime | None,
-    end: dt.datetime | None,
-    every: str | None,
-    aggregate: Aggregate | None,
-    output: str,
-    dialect: str | None,
+    state: State, site_id: str, measurement: str, condition: str, asked: SeriesAsked
 ) -> SeriesOut | Response:
-    csv_as = csv_dialect(output, dialect)
-    fields = _distinct(field)
-    window = resolve(start, end, default=_DEFAULT_SPAN, limit=_MAX_SPAN)
+    fields = _distinct(asked.field)
+    window = resolve(asked.start, asked.end, default=_DEFAULT_SPAN, limit=_MAX_SPAN)
+    every, aggregate = asked.every, asked.aggregate
     bucket = Every.parse(every) if every is not None else None
     if bucket is not None and bucket.ns > MAX_EVERY.total_seconds() * NS:
         # 15251w passes the grammar but overflows InfluxDB's int64 nanoseconds (it answered 502).
         raise ApiError(422, "bad_every", f"every may be at most {MAX_EVERY.days}d, not {every}")
     if bucket is not None and aggregate is None:
         aggregate = DEFAULT_AGGREGATE
-    found = await readings.series(state.influx, measurement, fields, condition, window, bucket, aggregate)
-    if csv_as is not None:
+    found = await readings.series(
+        state.influx, state.sources, measurement, fields, condition, window, bucket, aggregate
+    )
+    if asked.csv_as is not None:
         rows = (
             (s.device, local_time(p.time), *(p.values[f] for f in fields)) for s in found for p in s.points
         )
         name = f"{site_id}-{measurement}-{'-'.join(fields)}.csv"
-        return csv_response(name, ["device", "time", *fields], rows, csv_as)
+        return csv_response(name, ["device", "time", *fields], rows, asked.csv_as)
     return SeriesOut(
         site=site_id,
         measurement=measurement,
@@ -168,22 +188,10 @@ column per field after ``device, time``."""
     "``every``." + _SERIES_SHAPE,
 )
 async def site_series(
-    state: State,
-    site: ScopedSite,
-    measurement: RawMeasurement,
-    field: Fields,
-    start: Start = None,
-    end: End = None,
-    every: EveryParam = None,
-    aggregate: AggregateParam = None,
-    format: Format = "json",
-    dialect: DialectParam = None,
+    state: State, site: ScopedSite, measurement: RawMeasurement, asked: SeriesAskedFor
 ) -> SeriesOut | Response:
     """Fields of every device of the site over a range (see the description)."""
-    condition = site_condition(site)
-    return await _series(
-        state, site.id, measurement, field, condition, start, end, every, aggregate, format, dialect
-    )
+    return await _series(state, site.id, measurement, site_condition(site), asked)
 
 
 @router.get(
@@ -192,20 +200,8 @@ async def site_series(
     responses=CSV_RESPONSE,
     description="Fields of one device over a range (its measurement follows from its kind)." + _SERIES_SHAPE,
 )
-async def device_series(
-    state: State,
-    device: ScopedDevice,
-    field: Fields,
-    start: Start = None,
-    end: End = None,
-    every: EveryParam = None,
-    aggregate: AggregateParam = None,
-    format: Format = "json",
-    dialect: DialectParam = None,
-) -> SeriesOut | Response:
+async def device_series(state: State, device: ScopedDevice, asked: SeriesAskedFor) -> SeriesOut | Response:
     """Fields of one device over a range (see the description)."""
     measurement = MEASUREMENT_OF_KIND[device.kind].value
     condition = device_condition(device, state.registry.sites[device.site])
-    return await _series(
-        state, device.site, measurement, field, condition, start, end, every, aggregate, format, dialect
-    )
+    return await _series(state, device.site, measurement, condition, asked)

@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from api.influxql import TZ, Every, ident, series_rows, time_range, where
-from api.sources import ROLLUP_HINT, Segment, SourcePolicy, Tier, rolled_part, rolled_source, tier_for
+from api.sources import RAW, ROLLUP_HINT, Segment, SourcePolicy, expression, fetch
 from api.timerange import TimeRange
+from energy_core import rollups
 from energy_core.influx import InfluxClient
 
 # Per device, its (bucket or point time in ns, a value per field asked for), oldest first.
@@ -73,18 +74,16 @@ def _value(aggregate: str, parts: dict[str, float | None]) -> float | None:
     return parts[aggregate]
 
 
-def _statement(query: SeriesQuery, segment: Segment, every: Every, aggregate: str) -> str:
+def _statement(db: str, query: SeriesQuery, segment: Segment, every: Every, aggregate: str) -> str:
     """The parts of ``aggregate`` of each field per bucket and device over one segment, named
     ``<field>__<part>``."""
-    rolled = segment.tier != "raw"
     select = ", ".join(
-        f"{rolled_part(part, f) if rolled else f'{part}({ident(f)})'} AS {ident(f'{f}__{part}')}"
+        f"{segment.expression(query.measurement, f, part)} AS {ident(f'{f}__{part}')}"
         for f in query.fields
         for part in _PARTS[aggregate]
     )
-    source = rolled_source(segment.tier, query.measurement) if rolled else ident(query.measurement)
     return (
-        f"SELECT {select} FROM {source}"  # noqa: S608 (allow-listed names and integers only)
+        f"SELECT {select} FROM {segment.source(db, query.measurement)}"  # noqa: S608 (allow-listed names, ints)
         f"{where(query.condition, time_range(segment.start_ns, segment.end_ns))}"
         f" GROUP BY time({every}), \"device\" fill(none) tz('{TZ}')"
     )
@@ -96,13 +95,20 @@ async def aggregated(
     """``aggregate`` of each field per device and bucket (ns): one request, a statement per
     segment, the segments' parts combined in time order."""
     parts, fields = _PARTS[aggregate], query.fields
-    rollable = all(rolled_part(part, f) is not None for f in fields for part in parts)
-    tier: Tier = tier_for(every.ns) if rollable else "raw"
-    hint = ROLLUP_HINT if rollable else _RAW_ONLY_HINT
-    segments = policy.segments(query.window, tier, hint=hint)
-    statements = [_statement(query, s, every, aggregate) for s in segments]
+    rp = rollups.rp_for(every.ns)
+    rollable = rp is not None and all(
+        expression(rp, query.measurement, f, part) is not None for f in fields for part in parts
+    )
+    results = await fetch(
+        influx,
+        policy,
+        query.window,
+        rp if rollable else RAW,
+        lambda segment: _statement(influx.db, query, segment, every, aggregate),
+        hint=ROLLUP_HINT if rollable else _RAW_ONLY_HINT,
+    )
     combined: dict[str, dict[int, dict[str, dict[str, float | None]]]] = {}
-    for _, tags, rows in series_rows(await influx.query(";".join(statements))):
+    for _, tags, rows in series_rows(results):
         buckets = combined.setdefault(tags.get("device", ""), {})
         for row in rows:
             bucket = buckets.setdefault(int(row["time"]), {f: {} for f in fields})

@@ -22,9 +22,10 @@ from zoneinfo import ZoneInfo
 from api.influxql import TZ, ident, series_rows, time_range, where
 from api.models import EmissionsBucket, EnergyBucket
 from api.precision import rounded
-from api.sources import EMISSIONS_TOTAL, SourcePolicy, Tier, rolled_source
+from api.sources import RAW, Segment, SourcePolicy, fetch
 from api.timerange import TimeRange, to_datetime
 from energy_core.influx import InfluxClient
+from energy_core.rollups import EMISSIONS_TOTAL, RP_1D, RP_1H
 from energy_core.schema import Measurement
 
 EnergyEvery = Literal["hour", "day", "month"]
@@ -42,7 +43,7 @@ def _period_start(moment: dt.datetime, every: str) -> dt.datetime:
 
 
 # The roll-up each period can read: hours from the hourly one, everything else from local days.
-_TIER: dict[str, Tier] = {"hour": "1h", "day": "1d", "month": "1d", "year": "1d"}
+_ROLLUP: dict[str, str] = {"hour": RP_1H, "day": RP_1D, "month": RP_1D, "year": RP_1D}
 
 
 async def _sums(
@@ -63,20 +64,19 @@ async def _sums(
     summed into the same periods."""
     interval = "1h" if every == "hour" else "1d"
     tags = "".join(f", {ident(t)}" for t in group_tags)
-    statements = []
-    for segment in policy.segments(window, _TIER[every]):
-        source = (
-            ident(measurement)
-            if segment.tier == "raw"
-            else rolled_source(segment.tier, across_sites or measurement)
-        )
-        statements.append(
-            f'SELECT sum({ident(field)}) AS "total" FROM {source}'
+
+    def statement(segment: Segment) -> str:
+        rolled_as = measurement if segment.rp is RAW else across_sites or measurement
+        return (
+            f'SELECT {segment.expression(measurement, field, "sum")} AS "total"'
+            f" FROM {segment.source(influx.db, rolled_as)}"
             f"{where(condition, time_range(segment.start_ns, segment.end_ns))}"
             f" GROUP BY time({interval}){tags} fill(none) tz('{TZ}')"
         )
+
+    results = await fetch(influx, policy, window, _ROLLUP[every], statement)
     totals: dict[tuple[dt.datetime, tuple[str, ...]], float] = defaultdict(float)
-    for _, series_tags, rows in series_rows(await influx.query(";".join(statements))):
+    for _, series_tags, rows in series_rows(results):
         key_tags = tuple(series_tags.get(t, "") for t in group_tags)
         for row in rows:
             if row["total"] is None:

@@ -22,68 +22,60 @@ InfluxDB has dropped those points, and an answer without them would be a wrong n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, cast, get_args
+
+import structlog
 
 from api.errors import bad_request
-from api.influxql import ident
-from api.timerange import NS, TimeRange, align_down, now_ns, to_datetime
+from api.timerange import NS, TimeRange, now_ns, to_datetime
+from energy_core import rollups
+from energy_core.errors import InfluxError
+from energy_core.influx import InfluxClient
+from energy_core.rollups import DAY_NS, HOUR_NS, RP_1D, RP_1H, Aggregate
 
-Tier = Literal["raw", "1h", "1d"]
-HOUR_NS = 3600 * NS
-DAY_NS = 86400 * NS
+log = structlog.get_logger("api")
+
 # Readings reach InfluxDB a little after their timestamp (batching, a gateway's buffer): an hour
 # is read from its roll-up only once this long (plus the roll-up delay) has passed since it ended.
 ROLLUP_GRACE_S = 60.0
 ROLLUP_HINT = "ask for buckets of an hour or more with start on a whole hour: those read the roll-ups"
-
-
-# TODO(merge rollup): from energy_core.rollups
-_RP = {"1h": "rollup_1h", "1d": "rollup_1d"}
-EMISSIONS_TOTAL = "emissions_total"
-
-
-_REGISTERS = frozenset({"energy_kwh", "volume_m3", "energy_import_kwh", "energy_export_kwh"})
-_CODES = frozenset({"info_code"})
-
-
-def rolled_source(tier: Tier, measurement: str) -> str:
-    """The roll-up measurement of ``tier``, qualified with its retention policy."""
-    return f'"{_RP[tier]}".{ident(measurement)}'
-
-
-# How a part of an aggregate over raw points is read from roll-up buckets: (InfluxQL function
-# over the buckets, roll-up field suffix). A count is the sum of the buckets' counts.
-_GAUGE_PARTS = {
-    "sum": ("sum", "sum"),
-    "count": ("sum", "count"),
-    "min": ("min", "min"),
-    "max": ("max", "max"),
-}
-_REGISTER_PARTS = {"first": ("first", "first"), "last": ("last", "last")}
-_CODE_PARTS = {"max": ("max", "max"), "last": ("last", "last")}
-
-
-def rolled_part(part: str, field: str) -> str | None:
-    """The InfluxQL that gives ``part`` (sum, count, min, max, first, last) of a raw ``field``
-    over roll-up buckets, or None when the roll-ups do not keep what it needs."""
-    parts = _REGISTER_PARTS if field in _REGISTERS else _CODE_PARTS if field in _CODES else _GAUGE_PARTS
-    how = parts.get(part)
-    return None if how is None else f"{how[0]}({ident(f'{field}_{how[1]}')})"
+RAW = None  # a segment's retention policy: None is the database's default one, the raw points
 
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """``[start_ns, end_ns)`` read from ``tier`` (raw points, or the hourly or daily roll-up)."""
+    """``[start_ns, end_ns)`` read from ``rp``: ``rollup_1h``, ``rollup_1d`` or raw (None)."""
 
-    tier: Tier
+    rp: str | None
     start_ns: int
     end_ns: int
+
+    def source(self, db: str, measurement: str) -> str:
+        """The qualified FROM target of this segment for ``measurement``."""
+        return rollups.qualified(db, self.rp, measurement)
+
+    def expression(self, measurement: str, field: str, aggregate: str) -> str | None:
+        return expression(self.rp, measurement, field, aggregate)
+
+
+_READABLE = frozenset(get_args(Aggregate))
+
+
+def expression(rp: str | None, measurement: str, field: str, aggregate: str) -> str | None:
+    """``aggregate(field)`` over raw points (``rp`` None) or over the buckets of roll-up ``rp``;
+    None when the roll-up keeps nothing that gives it exactly (a median, the mean of a register)."""
+    if rp is RAW:
+        return f"{aggregate}({rollups.q(field)})"
+    if aggregate not in _READABLE:
+        return None
+    return rollups.rollup_expression(measurement, field, cast(Aggregate, aggregate))
 
 
 def floor_hour(ns: int) -> int:
     """The start of the UTC hour holding ``ns`` (Stockholm's offsets are whole hours: a local hour)."""
-    return ns - ns % HOUR_NS
+    return rollups.hour_of(ns)
 
 
 def ceil_hour(ns: int) -> int:
@@ -92,42 +84,33 @@ def ceil_hour(ns: int) -> int:
 
 def floor_day(ns: int) -> int:
     """The local midnight (Europe/Stockholm) that starts the day holding ``ns``."""
-    return align_down(ns, "day")
+    return rollups.local_midnight_ns(rollups.local_day_of(ns))
 
 
 def ceil_day(ns: int) -> int:
     """The first local midnight at or after ``ns`` (local days are 23 to 25 hours long)."""
-    start = floor_day(ns)
-    return start if start == ns else floor_day(start + 36 * HOUR_NS)
+    start, end = rollups.day_bounds(rollups.local_day_of(ns))
+    return start if start == ns else end
 
 
-def tier_for(every_ns: int) -> Tier:
-    """The coarsest roll-up whose buckets fit whole into buckets of ``every_ns``: a bucket of whole
-    days holds whole local days, one of whole hours whole hours; anything finer reads raw."""
-    if every_ns % DAY_NS == 0:
-        return "1d"
-    if every_ns % HOUR_NS == 0:
-        return "1h"
-    return "raw"
-
-
-def plan(start_ns: int, end_ns: int, coarsest: Tier, rolled_until_ns: int) -> list[Segment]:
+def plan(start_ns: int, end_ns: int, coarsest: str | None, rolled_until_ns: int) -> list[Segment]:
     """The segments, in time order, that cover ``[start_ns, end_ns)`` exactly once: roll-ups no
-    coarser than ``coarsest`` for whole hours/days before ``rolled_until_ns``, raw for the rest."""
+    coarser than ``coarsest`` (``rollup_1d``, ``rollup_1h``, None: raw only) for the whole hours
+    and local days before ``rolled_until_ns``, raw points for the rest."""
     first_hour = ceil_hour(start_ns)
     last_hour = floor_hour(min(end_ns, rolled_until_ns))
-    if coarsest == "raw" or first_hour >= last_hour:
-        return [Segment("raw", start_ns, end_ns)]
-    middle = [Segment("1h", first_hour, last_hour)]
-    if coarsest == "1d":
+    if coarsest is RAW or first_hour >= last_hour:
+        return [Segment(RAW, start_ns, end_ns)]
+    middle = [Segment(RP_1H, first_hour, last_hour)]
+    if coarsest == RP_1D:
         first_day, last_day = ceil_day(first_hour), floor_day(last_hour)
         if first_day < last_day:
             middle = [
-                Segment("1h", first_hour, first_day),
-                Segment("1d", first_day, last_day),
-                Segment("1h", last_day, last_hour),
+                Segment(RP_1H, first_hour, first_day),
+                Segment(RP_1D, first_day, last_day),
+                Segment(RP_1H, last_day, last_hour),
             ]
-    segments = [Segment("raw", start_ns, first_hour), *middle, Segment("raw", last_hour, end_ns)]
+    segments = [Segment(RAW, start_ns, first_hour), *middle, Segment(RAW, last_hour, end_ns)]
     return [s for s in segments if s.start_ns < s.end_ns]
 
 
@@ -141,13 +124,13 @@ class SourcePolicy:
     raw_retention_days: int
 
     def segments(
-        self, window: TimeRange, coarsest: Tier, *, hint: str = ROLLUP_HINT, now: int | None = None
+        self, window: TimeRange, coarsest: str | None, *, hint: str = ROLLUP_HINT, now: int | None = None
     ) -> list[Segment]:
         """The plan for ``window``; a 400 when a raw segment reaches past the raw retention
         (``hint`` says how to ask instead)."""
         now = now_ns() if now is None else now
         rolled_until = now - int((self.rollup_delay_s + ROLLUP_GRACE_S) * NS)
-        segments = plan(window.start_ns, window.end_ns, coarsest if self.rollups else "raw", rolled_until)
+        segments = plan(window.start_ns, window.end_ns, coarsest if self.rollups else RAW, rolled_until)
         self.check_retention(segments, now, hint)
         return segments
 
@@ -156,7 +139,7 @@ class SourcePolicy:
             return
         kept_from = now - self.raw_retention_days * DAY_NS
         for segment in segments:
-            if segment.tier == "raw" and segment.start_ns < kept_from:
+            if segment.rp is RAW and segment.start_ns < kept_from:
                 since = to_datetime(kept_from).isoformat(timespec="seconds").replace("+00:00", "Z")
                 asked = to_datetime(segment.start_ns).isoformat(timespec="seconds").replace("+00:00", "Z")
                 raise bad_request(
@@ -166,10 +149,44 @@ class SourcePolicy:
                 )
 
 
+_WARNED: set[str] = set()  # databases whose missing roll-up policies were logged (once each)
+
+
+async def fetch(
+    influx: InfluxClient,
+    policy: SourcePolicy,
+    window: TimeRange,
+    coarsest: str | None,
+    statement: Callable[[Segment], str],
+    *,
+    hint: str = ROLLUP_HINT,
+) -> list[dict[str, Any]]:
+    """Run ``statement`` of each segment of ``window`` in one request; the results in time order.
+
+    A database without the roll-up policies (ingest never created them: no rights, or a database
+    only an older ingest wrote) answers from raw points instead of failing; with the policies
+    there, the roll-ups are trusted (``python -m ingest rollup`` fills an upgraded history).
+    """
+    segments = policy.segments(window, coarsest, hint=hint)
+    try:
+        return await influx.query(";".join(statement(s) for s in segments))
+    except InfluxError as exc:
+        # InfluxDB 1.x names the policy, or answers "not executed" when the statement that fails
+        # to compile is the first one of the request.
+        missing = any(m in str(exc) for m in ("retention policy not found", "not executed"))
+        if not missing or all(s.rp is RAW for s in segments):
+            raise
+    if influx.db not in _WARNED:
+        _WARNED.add(influx.db)
+        log.warning("api_rollups_missing", db=influx.db, policies=list(rollups.ROLLUP_RPS))
+    raw = policy.segments(window, RAW, hint=hint)
+    return await influx.query(";".join(statement(s) for s in raw))
+
+
 def describe(segments: list[Segment]) -> str:
     """``raw 06:30–07:00, 1h 07:00–00:00, …`` (UTC) for logs and test messages."""
 
     def fmt(ns: int) -> str:
         return to_datetime(ns).strftime("%Y-%m-%dT%H:%M")
 
-    return ", ".join(f"{s.tier} {fmt(s.start_ns)}–{fmt(s.end_ns)}" for s in segments)
+    return ", ".join(f"{s.rp or 'raw'} {fmt(s.start_ns)}–{fmt(s.end_ns)}" for s in segments)

@@ -21,7 +21,7 @@ from api.influxql import (
 )
 from api.models import DeviceSeries, Reading, SeriesPoint
 from api.precision import DECIMALS, rounded
-from api.sources import SourcePolicy
+from api.sources import RAW, SourcePolicy
 from api.timerange import TimeRange, to_datetime
 from energy_core.influx import InfluxClient
 from energy_core.registry import Device, Site
@@ -91,7 +91,7 @@ _RAW_POINTS_HINT = "raw points are refused beyond it: give every=1h or more and 
 
 async def _raw_points(influx: InfluxClient, policy: SourcePolicy, query: SeriesQuery) -> DeviceRows:
     """The raw points of each device (at most ``MAX_RAW_POINTS`` per device)."""
-    policy.segments(query.window, "raw", hint=_RAW_POINTS_HINT)  # refuses a range past raw retention
+    policy.segments(query.window, RAW, hint=_RAW_POINTS_HINT)  # refuses a range past raw retention
     q = (
         f"SELECT {select_fields(query.fields)} FROM {ident(query.measurement)}"
         f"{where(query.condition, time_range(query.window.start_ns, query.window.end_ns))}"

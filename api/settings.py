@@ -40,5 +40,5 @@ class ApiSettings(MqttSettings, InfluxSettings):
     api_rollups: bool = True
     # Ingest's keys, read by the API too: how far the roll-ups may lag raw writes (the newest hour
     # is read raw while they may), and how long raw points are kept (older raw ranges are a 400).
-    ingest_rollup_delay_s: float = Field(default=60.0, ge=0)
-    ingest_raw_retention_days: int = Field(default=430, ge=0)
+    ingest_rollup_delay_s: float = Field(default=60.0, ge=0, le=86400)
+    ingest_raw_retention_days: float = Field(default=430.0, ge=0)  # 0 = infinite

@@ -121,7 +121,7 @@ class SourcePolicy:
 
     rollups: bool
     rollup_delay_s: float
-    raw_retention_days: int
+    raw_retention_days: float
 
     def segments(
         self, window: TimeRange, coarsest: str | None, *, hint: str = ROLLUP_HINT, now: int | None = None
@@ -137,14 +137,14 @@ class SourcePolicy:
     def check_retention(self, segments: list[Segment], now: int, hint: str) -> None:
         if not self.raw_retention_days:
             return
-        kept_from = now - self.raw_retention_days * DAY_NS
+        kept_from = now - int(self.raw_retention_days * DAY_NS)
         for segment in segments:
             if segment.rp is RAW and segment.start_ns < kept_from:
                 since = to_datetime(kept_from).isoformat(timespec="seconds").replace("+00:00", "Z")
                 asked = to_datetime(segment.start_ns).isoformat(timespec="seconds").replace("+00:00", "Z")
                 raise bad_request(
                     "beyond_raw_retention",
-                    f"raw points are kept for {self.raw_retention_days} days (INGEST_RAW_RETENTION_DAYS),"
+                    f"raw points are kept for {self.raw_retention_days:g} days (INGEST_RAW_RETENTION_DAYS),"
                     f" i.e. since {since}; this query needs raw points from {asked}: {hint}",
                 )
 

@@ -11,13 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from ingest.rollup.cli import rebuild
-from ingest.rollup.retention import ensure_policies
-
 from energy_core.influx import InfluxClient
 from energy_core.lineprotocol import encode_batch
 from energy_core.rollups import DEFAULT_ROLLUP_RETENTION_DAYS
 from energy_core.schema import Point
+from ingest.rollup.cli import rebuild
+from ingest.rollup.retention import ensure_policies
 from tests.integration.api.conftest import DH_FACTOR, MARKET_FACTOR, tags
 
 LOCAL = ZoneInfo("Europe/Stockholm")

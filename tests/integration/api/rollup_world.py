@@ -13,11 +13,8 @@ from zoneinfo import ZoneInfo
 
 from energy_core.influx import InfluxClient
 from energy_core.lineprotocol import encode_batch
-from energy_core.rollups import DEFAULT_ROLLUP_RETENTION_DAYS
 from energy_core.schema import Point
-from ingest.rollup.cli import rebuild
-from ingest.rollup.retention import ensure_policies
-from tests.integration.api.conftest import DH_FACTOR, MARKET_FACTOR, tags
+from tests.integration.api.conftest import DH_FACTOR, MARKET_FACTOR, roll_up, tags
 
 LOCAL = ZoneInfo("Europe/Stockholm")
 NS = 1_000_000_000
@@ -123,13 +120,6 @@ async def write_points(influx_url: str, db: str, points: list[Point]) -> None:
         await influx.ensure_database()
         for i in range(0, len(points), 5000):
             await influx.write(encode_batch(points[i : i + 5000]))
-
-
-async def roll_up(influx_url: str, db: str, days: Iterable[dt.date]) -> None:
-    """Ingest's rebuild of the roll-ups of ``days`` (every hour and the day itself), from raw."""
-    async with InfluxClient(influx_url, db, timeout_s=120) as influx:
-        await ensure_policies(influx, rollup_days=DEFAULT_ROLLUP_RETENTION_DAYS, raw_days=None)
-        await rebuild(influx, sorted(set(days)))
 
 
 def write_and_roll_up(influx_url: str, db: str, points: list[Point], days: Iterable[dt.date]) -> None:

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from energy_core.schema import Point
-from tests.integration.api.conftest import ENERGY_END, tags
+from tests.integration.api.conftest import ENERGY_END, STOCKHOLM, tags
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +54,7 @@ def world(api_world):
     fields = {"power_kw": 10.0001, "supply_temp_c": 80.80250000000001, "return_temp_c": 40.30000000000001}
     points.append(Point("district_heating", tags("hm-tb-2"), fields, time.time_ns()))
     api_world.write(points)
+    api_world.roll_up([T0.astimezone(STOCKHOLM).date()])
     return api_world
 
 

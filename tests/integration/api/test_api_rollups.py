@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from api.precision import DECIMALS
-from tests.integration.api.conftest import make_settings, serve_in_thread, write_world_files
+from tests.integration.api.conftest import make_settings, roll_up, serve_in_thread, write_world_files
 from tests.integration.api.rollup_world import (
     LOCAL,
     NS,
@@ -30,7 +30,6 @@ from tests.integration.api.rollup_world import (
     energy_points,
     midnight,
     readings,
-    roll_up,
     write_and_roll_up,
     write_points,
 )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench import bench_api, bench_ingest, bench_latency, bench_rss, bench_scaleout
+from bench import bench_api, bench_ingest, bench_latency, bench_rollup_queries, bench_rss, bench_scaleout
 from bench.common import BenchFailure, load_average, machine
 
 
@@ -120,12 +120,40 @@ def api_rows(s: Sizes) -> list[Row]:
     ]
 
 
+def rollup_rows(s: Sizes) -> list[Row]:
+    """Query time over 30 vs 365 days, raw vs roll-ups (bench/bench_rollup_queries.py)."""
+    quick = s == QUICK
+    r = bench_rollup_queries.measure(5 if quick else 20, 365, 0 if quick else 200)
+    rows: list[Row] = []
+    for name in [*bench_rollup_queries.QUERIES, bench_rollup_queries.YEARLY]:
+        month, year = r.figure(name, 30), r.figure(name, 365)
+        rows.append(
+            (
+                f"{name}, {r.sites} sites, 30 → 365 days",
+                f"roll-ups {month.rollup_ms:,.1f} → {year.rollup_ms:,.1f} ms",
+                f"raw {month.raw_ms:,.1f} → {year.raw_ms:,.1f} ms; goal 365 d ≤ 1.5 × 30 d",
+                verdict(year.rollup_ms <= 1.5 * month.rollup_ms),
+            )
+        )
+    projected, raw = bench_rollup_queries.projected_ms(r)
+    rows.append(
+        (
+            "operator-wide yearly emissions projected to Borlänge",
+            f"roll-ups {projected:,.0f} ms",
+            f"raw ≈ {raw / 1000:,.0f} s; goal < 200 ms",
+            verdict(projected < 200),
+        )
+    )
+    return rows
+
+
 BENCHES: dict[str, Callable[[Sizes], list[Row]]] = {
     "ingest": ingest_rows,
     "latency": latency_rows,
     "rss": rss_rows,
     "scaleout": scaleout_rows,
     "api": api_rows,
+    "rollups": rollup_rows,
 }
 
 

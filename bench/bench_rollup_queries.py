@@ -358,9 +358,9 @@ def measure(sites: int = 20, days: int = 365, scale_sites: int = 200) -> Result:
         result.storage_mb = storage(stack.root / "influxdb", DB)
         if scale_sites:
             scale_db = f"{DB}_{scale_sites}"
-            scaled = city(scale_sites, SCALE_OWNERS, start_s, now_s, 3600, readings=False)
+            scaled = city(scale_sites, SCALE_OWNERS, start_s, now_s, 6 * 3600, readings=False)
             n = asyncio.run(load(stack.influx_url, scale_db, scaled))
-            print(f"  wrote {n:,} points ({scale_sites} sites, hourly energy and emissions)", flush=True)
+            print(f"  wrote {n:,} points ({scale_sites} sites, 6-hourly energy and emissions)", flush=True)
             asyncio.run(roll_up(stack.influx_url, scale_db, start_s, now_s))
             yearly = {YEARLY: ("/emissions", {"every": "year"})}
             span = (max(spans),)
@@ -417,7 +417,7 @@ def report(r: Result) -> list[str]:
         lines.append(
             f"  {r.scale_sites} sites of {SCALE_OWNERS} owners: {r.scale_yearly_rows:,} rows,"
             f" roll-ups {r.scale_yearly.rollup_ms:,.1f} ms"
-            f" (raw {r.scale_yearly.raw_ms:,.1f} ms on hourly data)"
+            f" (raw {r.scale_yearly.raw_ms:,.1f} ms on 6-hourly data)"
         )
     lines.append(
         f"  projected to Borlänge ({BORLANGE_SITES:,} substations, 1-minute readings, {BORLANGE_SERIES}"

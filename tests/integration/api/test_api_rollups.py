@@ -18,9 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from api.precision import DECIMALS
+from energy_core.registry import Registry
+from simulators.publisher import Publisher
+from tests.helpers import eventually, ingest_settings, running_ingest
 from tests.integration.api.conftest import make_settings, roll_up, serve_in_thread, write_world_files
 from tests.integration.api.rollup_world import (
     LOCAL,
@@ -330,3 +334,60 @@ def test_the_newest_hour_counts_points_the_roll_ups_have_not_seen_yet(services, 
         for raw, rolled in zip(answer["raw"], answer["rolled"], strict=True):
             assert rolled == pytest.approx(raw, abs=0.0011)
     assert max(hourly["rolled"]) >= 777.0  # the newest hour holds the point the roll-ups lack
+
+
+async def test_late_readings_through_ingest_reach_the_api_once_its_maintainer_rolled_them_up(
+    services, isolated, tmp_path
+):
+    """End to end: MQTT → ingest (rolling up with a 1 s delay) → the API's answer from roll-ups
+    equals its raw answer, also after a gateway resends an older reading into a rolled-up day."""
+    keys = write_world_files(tmp_path)
+    registry = Registry.load(tmp_path / "assets.yaml")
+    settings = ingest_settings(
+        isolated,
+        tmp_path / "data",
+        ingest_unknown_devices="reject",
+        ingest_rollup="on",
+        ingest_rollup_delay_s=1,
+    )
+    day = dt.datetime.now(LOCAL).date() - dt.timedelta(days=3)
+    at = [midnight(day) + dt.timedelta(hours=10, minutes=15 * i) for i in range(8)]
+    topic = f"{isolated.prefix}/v1/hm-tb-1"
+
+    def reading(moment: dt.datetime, power: float) -> tuple[str, bytes]:
+        return topic, orjson.dumps({"ts": int(moment.timestamp()), "values": {"power": power}})
+
+    params = {"measurement": "district_heating", "field": "power_kw", "every": "1d", "aggregate": "mean",
+              "start": local(midnight(day)), "end": local(midnight(day + dt.timedelta(days=1)))}  # fmt: skip
+    servers = {"raw": {"api_rollups": False}, "rolled": {}}
+
+    def means(urls: dict[str, str]) -> dict[str, list[float | None]]:
+        out = {}
+        for server, url in urls.items():
+            with httpx.Client(base_url=url, headers={"X-API-Key": keys["tunabyggen"]}, timeout=60) as client:
+                body = client.get("/sites/tb-1/series", params=params).json()
+            out[server] = [p["value"] for s in body.get("series", []) for p in s["points"]]
+        return out
+
+    with ExitStack() as stack:
+        urls = {
+            name: stack.enter_context(serve_in_thread(make_settings(services, isolated.db, tmp_path, **kw)))
+            for name, kw in servers.items()
+        }
+        async with running_ingest(settings, registry):
+            with Publisher(services.mqtt_url) as publisher:
+                await asyncio.to_thread(
+                    publisher.publish_many, [reading(m, 100.0 + i) for i, m in enumerate(at[::2])]
+                )
+
+                def caught_up(expected: float) -> bool:
+                    got = means(urls)
+                    return got["rolled"] == got["raw"] == [expected]
+
+                first = sum(100.0 + i for i in range(4)) / 4
+                assert await eventually(lambda: caught_up(first), deadline_s=120), means(urls)
+                late = [reading(m, 500.0) for m in at[1::2]]  # the gateway's buffer, resent late
+                await asyncio.to_thread(publisher.publish_many, late)
+                assert await eventually(lambda: caught_up((4 * first + 4 * 500.0) / 8), deadline_s=120), (
+                    means(urls)
+                )

@@ -53,8 +53,9 @@ class Segment:
     end_ns: int
 
     def source(self, db: str, measurement: str) -> str:
-        """The qualified FROM target of this segment for ``measurement``."""
-        return rollups.qualified(db, self.rp, measurement)
+        """The FROM target of this segment for ``measurement``: the roll-up qualified with its
+        policy, raw points unqualified as before roll-ups (the default policy of ``db``)."""
+        return rollups.q(measurement) if self.rp is RAW else rollups.qualified(db, self.rp, measurement)
 
     def expression(self, measurement: str, field: str, aggregate: str) -> str | None:
         return expression(self.rp, measurement, field, aggregate)
@@ -181,12 +182,3 @@ async def fetch(
         log.warning("api_rollups_missing", db=influx.db, policies=list(rollups.ROLLUP_RPS))
     raw = policy.segments(window, RAW, hint=hint)
     return await influx.query(";".join(statement(s) for s in raw))
-
-
-def describe(segments: list[Segment]) -> str:
-    """``raw 06:30–07:00, 1h 07:00–00:00, …`` (UTC) for logs and test messages."""
-
-    def fmt(ns: int) -> str:
-        return to_datetime(ns).strftime("%Y-%m-%dT%H:%M")
-
-    return ", ".join(f"{s.rp or 'raw'} {fmt(s.start_ns)}–{fmt(s.end_ns)}" for s in segments)

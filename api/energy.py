@@ -23,7 +23,7 @@ from api.influxql import TZ, ident, series_rows, time_range, where
 from api.models import EmissionsBucket, EnergyBucket
 from api.precision import rounded
 from api.sources import RAW, Segment, SourcePolicy, fetch
-from api.timerange import TimeRange, to_datetime
+from api.timerange import Align, TimeRange, align_down, to_datetime, to_ns
 from energy_core.influx import InfluxClient
 from energy_core.rollups import EMISSIONS_TOTAL, RP_1D, RP_1H
 from energy_core.schema import Measurement
@@ -40,6 +40,21 @@ def _period_start(moment: dt.datetime, every: str) -> dt.datetime:
     if every == "year":
         return moment.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
     return moment
+
+
+def _periods(start_ns: int, end_ns: int, every: str) -> list[tuple[int, int]]:
+    """[start, end) cut at the local month (``every`` month) or year boundaries inside it."""
+    period: Align = "year" if every == "year" else "month"
+    pieces = []
+    while start_ns < end_ns:
+        local = to_datetime(align_down(start_ns, period), _LOCAL)
+        year, month = (
+            (local.year + 1, 1) if period == "year" or local.month == 12 else (local.year, local.month + 1)
+        )
+        end = min(end_ns, to_ns(dt.datetime(year, month, 1)))  # naive: Europe/Stockholm local time
+        pieces.append((start_ns, end))
+        start_ns = end
+    return pieces
 
 
 # The roll-up each period can read: hours from the hourly one, everything else from local days.
@@ -67,9 +82,18 @@ async def _sums(
 
     def statement(segment: Segment) -> str:
         rolled_as = measurement if segment.rp is RAW else across_sites or measurement
+        select = f'SELECT {segment.expression(measurement, field, "sum")} AS "total"'
+        source = segment.source(influx.db, rolled_as)
+        if segment.rp == RP_1D and every in ("month", "year"):
+            # A row per month (year) and tags, summed by InfluxDB from the daily roll-up: no
+            # GROUP BY time, so the row's time is its range's start, which is in its period.
+            by = f" GROUP BY {tags.removeprefix(', ')}" if tags else ""
+            return ";".join(
+                f"{select} FROM {source}{where(condition, time_range(start, end))}{by}"
+                for start, end in _periods(segment.start_ns, segment.end_ns, every)
+            )
         return (
-            f'SELECT {segment.expression(measurement, field, "sum")} AS "total"'
-            f" FROM {segment.source(influx.db, rolled_as)}"
+            f"{select} FROM {source}"
             f"{where(condition, time_range(segment.start_ns, segment.end_ns))}"
             f" GROUP BY time({interval}){tags} fill(none) tz('{TZ}')"
         )

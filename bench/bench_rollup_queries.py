@@ -364,9 +364,8 @@ def measure(sites: int = 20, days: int = 365, scale_sites: int = 200) -> Result:
             asyncio.run(roll_up(stack.influx_url, scale_db, start_s, now_s))
             yearly = {YEARLY: ("/emissions", {"every": "year"})}
             span = (max(spans),)
-            [result.scale_yearly] = measure_pair(
-                stack.root, stack.influx_url, scale_db, scale_sites, yearly, span, now_s
-            )
+            town = Town(scale_db, scale_sites, SCALE_OWNERS)
+            [result.scale_yearly] = measure_pair(stack.root, stack.influx_url, town, yearly, span, now_s)
             result.scale_sites = scale_sites
             result.scale_yearly_rows = yearly_rows(stack.influx_url, scale_db, now_s)
     return result

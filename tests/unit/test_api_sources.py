@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from api.energy import _periods
 from api.errors import ApiError
 from api.sources import RAW, ROLLUP_GRACE_S, SourcePolicy, ceil_day, floor_day, plan
 from api.timerange import TimeRange
@@ -122,3 +123,17 @@ def test_the_segments_cover_the_range_exactly_once_with_roll_ups_on_their_own_bu
 
 def floor_hour_of(ns: int) -> int:
     return ns - ns % HOUR_NS
+
+
+def test_a_daily_roll_up_segment_is_cut_at_local_month_and_year_starts():
+    pieces = _periods(at(2026, 1, 15), at(2026, 4, 3), "month")
+    assert pieces == [
+        (at(2026, 1, 15), at(2026, 2, 1)),
+        (at(2026, 2, 1), at(2026, 3, 1)),
+        (at(2026, 3, 1), at(2026, 4, 1)),  # across the spring DST change: local midnights still
+        (at(2026, 4, 1), at(2026, 4, 3)),
+    ]
+    assert _periods(at(2025, 12, 20), at(2026, 1, 2), "year") == [
+        (at(2025, 12, 20), at(2026, 1, 1)),
+        (at(2026, 1, 1), at(2026, 1, 2)),
+    ]

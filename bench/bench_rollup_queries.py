@@ -18,7 +18,7 @@ The queries: ``/sites/{id}/energy?every=month``, ``/emissions?every=month`` (all
 key), ``/sites/{id}/series?measurement=district_heating&field=power_kw&every=1d&aggregate=mean``,
 over the last 30 and 365 days, and the operator-wide yearly emissions (``every=year``). Each pair
 of answers is checked equal (a difference fails the benchmark). A second city of
-``--scale-sites`` substations (hourly energy and emissions only) shows that the operator-wide
+``--scale-sites`` substations of 20 owners (6-hourly energy and emissions only) shows that the operator-wide
 query reads the across-site roll-up, whose rows are owners × networks × carriers × methods ×
 days whatever the number of sites. Storage: the shard folders of each retention policy on disk,
 after InfluxDB has written its cache to TSM files (``INFLUXDB_DATA_CACHE_SNAPSHOT_WRITE_COLD_DURATION``).
@@ -52,6 +52,7 @@ os.environ.setdefault("INFLUXDB_DATA_CACHE_SNAPSHOT_WRITE_COLD_DURATION", "5s")
 os.environ.setdefault("INFLUXDB_DATA_COMPACT_FULL_WRITE_COLD_DURATION", "15s")
 
 from api.auth import hash_key  # noqa: E402 (after the path set-up above)
+from bench.bench_api import _wait_healthy as wait_healthy  # noqa: E402
 from bench.common import BenchFailure, load_average, local_services, local_stack, machine  # noqa: E402
 from energy_core.influx import InfluxClient  # noqa: E402
 from energy_core.lineprotocol import encode_batch  # noqa: E402
@@ -184,16 +185,7 @@ def api_process(
         proc = subprocess.Popen([sys.executable, "-m", "api"], env=env, cwd=ROOT, stdout=log, stderr=log)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=600)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if client.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise BenchFailure(f"the API did not start (log: {root / f'{name}.log'})")
-            time.sleep(0.1)
+        wait_healthy(client, proc)
         yield Api(proc, client)
     finally:
         client.close()

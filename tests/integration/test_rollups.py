@@ -404,3 +404,33 @@ async def test_the_service_maintains_roll_ups_of_what_it_ingests_over_mqtt(
             "rollup_1h": "87840h0m0s",
             "rollup_1d": "87840h0m0s",
         }
+
+
+async def test_the_energy_follower_maintains_the_roll_ups_of_replicas_with_energy_off(
+    isolated: Isolation, tmp_path: Path
+) -> None:
+    from energy_core.factors import EmissionFactors
+    from ingest.derive.follow import EnergyFollower
+
+    now_ns = dt.datetime.now(dt.UTC).timestamp() * NS
+    start = int(now_ns) - int(now_ns) % HOUR_NS - HOUR_NS  # the last hour and the current one
+    tags = DH_TAGS["d1"]
+    readings = [
+        Point("district_heating", tags, {"energy_kwh": 100.0 + 5 * i, "power_kw": 30.0}, start + i * 600 * NS)
+        for i in range(6)
+    ]
+    settings = ingest_settings(isolated, tmp_path / "data", ingest_energy="off")
+    async with InfluxClient(isolated.services.influx_url, isolated.db) as influx:
+        await write(influx, readings)  # as the replicas would, without marking anything
+        follower = EnergyFollower(influx, EmissionFactors.load(None))
+        follower.rollups = RollupMaintainer.for_settings(
+            settings, influx, follower.metrics.registry, role="follower"
+        )
+        assert follower.rollups is not None
+        assert RollupMaintainer.for_settings(settings, influx, CollectorRegistry(), role="service") is None
+        await follower.run_once()
+        hourly = await rows(influx, RP_1H, "district_heating")
+        assert hourly[tags][0]["power_kw_count"] == 6
+        assert hourly[tags][0]["energy_kwh_last"] == 125.0
+        energy = await rows(influx, RP_1H, rollups.ENERGY_TOTAL)
+        assert sum(r["kwh"] for v in energy.values() for r in v) == pytest.approx(25.0)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,8 +50,9 @@ from ingest.rollup.retention import ensure_policies
 NS = 1_000_000_000
 
 
-def hot_path(batch: int = 5000, repeat: int = 20) -> tuple[float, float]:
-    """(µs per line to take the keys, µs per line to encode), median of ``repeat`` batches."""
+def hot_path(batch: int = 5000, repeat: int = 30, step_ns: int = 30_000_000) -> tuple[float, float]:
+    """(µs per line to take the keys, µs per line to encode), the best of ``repeat`` interleaved
+    batches (the least disturbed by other load on a shared machine)."""
     t0 = int(time.time()) * NS
     points = [
         Point(
@@ -64,7 +64,7 @@ def hot_path(batch: int = 5000, repeat: int = 20) -> tuple[float, float]:
                 ("site", f"s{i % 2000}"),
             ),
             {"energy_kwh": 1000.0 + i, "power_kw": 12.5, "flow_m3h": 0.4, "supply_temp_c": 75.1},
-            t0 + i * 60 * NS,
+            t0 + i * step_ns,
         )
         for i in range(batch)
     ]
@@ -77,7 +77,7 @@ def hot_path(batch: int = 5000, repeat: int = 20) -> tuple[float, float]:
         done = time.perf_counter()
         encode_s.append(encoded - started)
         keys_s.append(done - encoded)
-    return statistics.median(keys_s) / batch * 1e6, statistics.median(encode_s) / batch * 1e6
+    return min(keys_s) / batch * 1e6, min(encode_s) / batch * 1e6
 
 
 def throughput(readings: int, devices: int) -> dict[str, float]:
@@ -269,11 +269,12 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {machine()}\nload average at start: {load_average()}")
 
-    keys_us, encode_us = hot_path()
-    print(
-        f"hot path, per line of a 5,000-line batch: bucket keys {keys_us:.2f} µs, "
-        f"line protocol encoding {encode_us:.2f} µs ({keys_us / encode_us:.0%} of encoding)"
-    )
+    for what, step_ns in (("live (150 s of readings)", 30_000_000), ("back-fill (a minute apart)", 60 * NS)):
+        keys_us, encode_us = hot_path(step_ns=step_ns)
+        print(
+            f"hot path, per line of a 5,000-line {what} batch: bucket keys {keys_us:.2f} µs, "
+            f"line protocol encoding {encode_us:.2f} µs ({keys_us / encode_us:.0%} of encoding)"
+        )
 
     r = throughput(args.readings, args.devices)
     off = (r["bench-off-1"] + r["bench-off-2"]) / 2

@@ -35,6 +35,17 @@ def test_keys_of_lines_are_the_measurement_and_utc_hour_of_each_point() -> None:
     }
 
 
+def test_keys_of_lines_split_at_the_exact_hour_and_read_short_timestamps_too() -> None:
+    just_before = f"weather,site=a outdoor_temp_c=1.0 {T + HOUR_NS - 1}"
+    on_the_hour = f"weather,site=a outdoor_temp_c=1.0 {T + HOUR_NS}"
+    assert keys_of_lines([just_before, on_the_hour]) == {("weather", T), ("weather", T + HOUR_NS)}
+    assert keys_of_lines([on_the_hour, "weather,site=a outdoor_temp_c=1.0 5"]) == {
+        ("weather", T + HOUR_NS),
+        ("weather", 0),
+    }
+    assert keys_of_lines(["sensors,site=a x=1.0 5", "electricity power_kw=1.0 7"]) == {("electricity", 0)}
+
+
 def test_keys_of_a_range_cover_every_hour_it_overlaps() -> None:
     assert keys_of_range(["weather"], T + 10, T + 2 * HOUR_NS) == {
         ("weather", T),

@@ -61,16 +61,6 @@ def _fields(columns: list[str], row: list[Any]) -> dict[str, float]:
     return {c: float(v) for c, v in zip(columns[1:], row[1:], strict=True) if v is not None}
 
 
-def _with_means(measurement: str, fields: dict[str, float]) -> dict[str, float]:
-    """A daily row's ``f_mean`` from its ``f_sum`` and ``f_count`` (exact, not a mean of means)."""
-    for f in rollups.GAUGE_FIELDS[measurement]:
-        count = fields.get(f"{f}_count")
-        total = fields.get(f"{f}_sum")
-        if count and total is not None:
-            fields[f"{f}_mean"] = total / count
-    return fields
-
-
 class Roller:
     """Recomputes buckets with one InfluxDB client; ``write_batch`` lines per write."""
 
@@ -101,7 +91,7 @@ class Roller:
             for series in _series(results):
                 columns, tags = series["columns"], series.get("tags") or {}
                 for row in series["values"]:
-                    fields = _fields(columns, row)
+                    fields = rollups.with_means(measurement, _fields(columns, row))
                     if fields:
                         lines.append(_line(measurement, tags, fields, int(row[0])))
         report.points += await self._write(lines, RP_1H)
@@ -128,7 +118,7 @@ class Roller:
         for series in _series(results):
             columns, tags = series["columns"], series.get("tags") or {}
             for row in series["values"]:
-                fields = _with_means(measurement, _fields(columns, row))
+                fields = rollups.with_means(measurement, _fields(columns, row))
                 if fields:
                     lines.append(_line(measurement, tags, fields, start_ns))
         return RollReport(days=1, points=await self._write(lines, RP_1D))

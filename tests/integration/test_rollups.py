@@ -478,3 +478,24 @@ async def test_without_admin_rights_the_refused_retention_policies_are_logged_on
             assert len(rolling.dirty) == 0
     finally:
         local_services.stop_pid(proc.pid)
+
+
+async def test_a_rebuild_of_several_days_rolls_each_local_day_across_the_autumn_change(
+    isolated: Isolation, tmp_path: Path
+) -> None:
+    before = AUTUMN - dt.timedelta(days=1)
+    after = AUTUMN + dt.timedelta(days=1)
+    points = heat_points(before) + heat_points(AUTUMN) + heat_points(after)
+    async with InfluxClient(isolated.services.influx_url, isolated.db) as influx:
+        await write(influx, points)
+    settings = ingest_settings(isolated, tmp_path / "data")
+    out = io.StringIO()
+    start = dt.datetime(before.year, before.month, before.day, tzinfo=ZONE)
+    end = dt.datetime(after.year, after.month, after.day, 12, tzinfo=ZONE)
+    assert await rollup_command(settings, start, end, stream=io.StringIO(), out=out) == 0
+    assert "3 days (2026-10-24 to 2026-10-26" in out.getvalue()
+    assert f"{(24 + 25 + 24) * 6:,} hourly and 18 daily buckets" in out.getvalue()
+    async with InfluxClient(isolated.services.influx_url, isolated.db) as influx:
+        daily = await rows(influx, RP_1D, "district_heating")
+    counts = {rollups.local_day_of(r["time"]): r["power_kw_count"] for r in daily[DH_TAGS["d1"]]}
+    assert counts == {before: 96, AUTUMN: 100, after: 96}

@@ -499,3 +499,42 @@ async def test_a_rebuild_of_several_days_rolls_each_local_day_across_the_autumn_
         daily = await rows(influx, RP_1D, "district_heating")
     counts = {rollups.local_day_of(r["time"]): r["power_kw_count"] for r in daily[DH_TAGS["d1"]]}
     assert counts == {before: 96, AUTUMN: 100, after: 96}
+
+
+async def test_readings_spooled_while_influxdb_is_down_are_rolled_up_once_it_returns(
+    isolated: Isolation, tmp_path: Path
+) -> None:
+    influx_dir = tmp_path / "influx"
+    running, proc = local_services.start_influxd(influx_dir)
+    port = running.port
+    local_services.stop_pid(proc.pid)  # down from the start: the service spools
+    settings = ingest_settings(isolated, tmp_path / "data", influx_url=running.url, ingest_rollup_delay_s=0.2)
+    now_s = int(dt.datetime.now(dt.UTC).timestamp())
+    t0 = now_s - now_s % 3600 - 3600
+    messages = [
+        (f"{isolated.prefix}/v1/hm-r1", orjson.dumps({"ts": t0 + i * 300, "values": {"power": 10.0 + i}}))
+        for i in range(6)
+    ]
+    services = Services(isolated.services.mqtt_url, running.url, tmp_path)
+    tracker = Isolation(isolated.prefix, isolated.db, services)
+    try:
+        async with running_ingest(settings, REGISTRY) as service:
+            with Publisher(isolated.services.mqtt_url) as publisher:
+                await asyncio.to_thread(publisher.publish_many, messages)
+            assert await eventually(lambda: service.spool.batches > 0, deadline_s=60)
+            running, proc = local_services.start_influxd(influx_dir, port)
+
+            def rolled() -> list[list[object]]:
+                try:
+                    source = rollups.qualified(isolated.db, RP_1H, "district_heating")
+                    got = tracker.query(f'SELECT "power_kw_count", "power_kw_sum" FROM {source}')  # noqa: S608
+                except AssertionError:  # the policy is not created yet
+                    return []
+                return got if got and got[0][1] == 6 else []
+
+            hourly = await eventually(rolled, deadline_s=90)
+            assert hourly, "the spooled readings were never rolled up"
+            assert hourly[0][2] == pytest.approx(sum(10.0 + i for i in range(6)))
+            assert await eventually(lambda: service.spool.empty, deadline_s=60)
+    finally:
+        local_services.stop_pid(proc.pid)

@@ -292,6 +292,8 @@ async def test_influxdb_down_keeps_the_dirty_buckets_and_rolls_them_when_it_retu
             assert len(rolling.dirty) == dirty, "a failed round must keep every bucket"
             assert registry.get_sample_value("ingest_rollup_failures_total", {"reason": "unavailable"}) == 1
             assert len(store.load()) == dirty, "and keep them on disk"
+            assert registry.get_sample_value("ingest_rollup_dirty_buckets") == dirty
+            assert (registry.get_sample_value("ingest_rollup_lag_seconds") or 0.0) > 0.0
 
             running, proc = local_services.start_influxd(influx_dir, running.port)
             report = await rolling.run_round()
@@ -299,6 +301,8 @@ async def test_influxdb_down_keeps_the_dirty_buckets_and_rolls_them_when_it_retu
             assert len(rolling.dirty) == 0
             assert store.load() == []
             assert registry.get_sample_value("ingest_rollup_buckets_total", {"rp": RP_1H}) == dirty
+            assert registry.get_sample_value("ingest_rollup_lag_seconds") == 0.0
+            assert registry.get_sample_value("ingest_rollup_dirty_buckets") == 0.0
             hourly = await rows(influx, RP_1H, "district_heating")
             assert sum(len(v) for v in hourly.values()) == 2 * 24
             store.close()

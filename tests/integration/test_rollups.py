@@ -145,7 +145,7 @@ async def test_hourly_and_daily_roll_ups_equal_the_raw_sums_counts_extremes_mean
     isolated: Isolation,
 ) -> None:
     points = heat_points(DAY) + energy_points(DAY)
-    async with InfluxClient(isolated.services.influx_url, isolated.db) as influx:
+    async with InfluxClient(isolated.services.influx_url, isolated.db, timeout_s=60.0) as influx:
         lines = await write(influx, points)
         rolling = maintainer(influx)
         await rolling.written(lines)
@@ -184,7 +184,7 @@ async def test_dst_days_have_23_or_25_hours_in_the_daily_roll_up(
     isolated: Isolation, day: dt.date, hours: int
 ) -> None:
     points = heat_points(day) + energy_points(day)
-    async with InfluxClient(isolated.services.influx_url, isolated.db) as influx:
+    async with InfluxClient(isolated.services.influx_url, isolated.db, timeout_s=60.0) as influx:
         await write(influx, points)
         rolling = maintainer(influx)
         await rolling.mark_range(*rollups.day_bounds(day))
@@ -212,7 +212,7 @@ async def test_dst_days_have_23_or_25_hours_in_the_daily_roll_up(
 
 async def test_late_data_re_rolls_its_bucket_and_rolling_again_changes_nothing(isolated: Isolation) -> None:
     points = heat_points(DAY)
-    async with InfluxClient(isolated.services.influx_url, isolated.db) as influx:
+    async with InfluxClient(isolated.services.influx_url, isolated.db, timeout_s=60.0) as influx:
         await write(influx, points)
         rolling = maintainer(influx)
         await rolling.mark_range(*rollups.day_bounds(DAY), measurements=["district_heating"])
@@ -245,7 +245,7 @@ async def test_across_site_totals_sum_every_series_by_owner_network_carrier_and_
     isolated: Isolation,
 ) -> None:
     points = energy_points(DAY)
-    async with InfluxClient(isolated.services.influx_url, isolated.db) as influx:
+    async with InfluxClient(isolated.services.influx_url, isolated.db, timeout_s=60.0) as influx:
         await rolling_written(influx, points)
         energy = await rows(influx, RP_1D, rollups.ENERGY_TOTAL)
         emissions = await rows(influx, RP_1H, rollups.EMISSIONS_TOTAL)
@@ -277,7 +277,7 @@ async def test_influxdb_down_keeps_the_dirty_buckets_and_rolls_them_when_it_retu
     influx_dir = tmp_path / "influx"
     running, proc = local_services.start_influxd(influx_dir)
     try:
-        async with InfluxClient(running.url, "outage", timeout_s=5.0) as influx:
+        async with InfluxClient(running.url, "outage", timeout_s=60.0) as influx:
             lines = await write(influx, heat_points(DAY))
             store = DirtyStore(tmp_path / "rollups.sqlite")
             registry = CollectorRegistry()
@@ -313,7 +313,7 @@ async def test_influxdb_down_keeps_the_dirty_buckets_and_rolls_them_when_it_retu
 async def test_dirty_buckets_left_on_disk_are_rolled_after_a_restart(
     isolated: Isolation, tmp_path: Path
 ) -> None:
-    async with InfluxClient(isolated.services.influx_url, isolated.db) as influx:
+    async with InfluxClient(isolated.services.influx_url, isolated.db, timeout_s=60.0) as influx:
         lines = await write(influx, heat_points(DAY))
         first = RollupMaintainer(
             influx, CollectorRegistry(), delay_s=3600.0, store=DirtyStore(tmp_path / "r.sqlite")
@@ -333,7 +333,7 @@ async def test_dirty_buckets_left_on_disk_are_rolled_after_a_restart(
 async def test_the_rollup_command_rebuilds_local_days_and_prints_a_summary(
     isolated: Isolation, tmp_path: Path
 ) -> None:
-    async with InfluxClient(isolated.services.influx_url, isolated.db) as influx:
+    async with InfluxClient(isolated.services.influx_url, isolated.db, timeout_s=60.0) as influx:
         await write(influx, heat_points(SPRING) + energy_points(SPRING))
     settings = ingest_settings(isolated, tmp_path / "data")
     out = io.StringIO()
@@ -342,7 +342,7 @@ async def test_the_rollup_command_rebuilds_local_days_and_prints_a_summary(
     assert code == 0
     assert out.getvalue().startswith("rollup: 1 days (2026-03-29 to 2026-03-29, Europe/Stockholm), ")
     assert "hourly and 6 daily buckets" in out.getvalue()
-    async with InfluxClient(isolated.services.influx_url, isolated.db) as influx:
+    async with InfluxClient(isolated.services.influx_url, isolated.db, timeout_s=60.0) as influx:
         daily = await rows(influx, RP_1D, "district_heating")
     assert daily[DH_TAGS["d2"]][0]["power_kw_count"] == 23 * 4
 
@@ -424,7 +424,7 @@ async def test_the_energy_follower_maintains_the_roll_ups_of_replicas_with_energ
         for i in range(6)
     ]
     settings = ingest_settings(isolated, tmp_path / "data", ingest_energy="off")
-    async with InfluxClient(isolated.services.influx_url, isolated.db) as influx:
+    async with InfluxClient(isolated.services.influx_url, isolated.db, timeout_s=60.0) as influx:
         await write(influx, readings)  # as the replicas would, without marking anything
         follower = EnergyFollower(influx, EmissionFactors.load(None))
         follower.rollups = RollupMaintainer.for_settings(
@@ -461,7 +461,9 @@ async def test_without_admin_rights_the_refused_retention_policies_are_logged_on
         admin('CREATE DATABASE "refused"')
         admin("CREATE USER writer WITH PASSWORD 'writer-pw'")
         admin('GRANT ALL ON "refused" TO "writer"')
-        async with InfluxClient(running.url, "refused", username="writer", password="writer-pw") as influx:
+        async with InfluxClient(
+            running.url, "refused", username="writer", password="writer-pw", timeout_s=60.0
+        ) as influx:
             lines = await write(influx, heat_points(DAY))
             registry = CollectorRegistry()
             rolling = RollupMaintainer(influx, registry, delay_s=0.0)
@@ -490,7 +492,7 @@ async def test_a_rebuild_of_several_days_rolls_each_local_day_across_the_autumn_
     before = AUTUMN - dt.timedelta(days=1)
     after = AUTUMN + dt.timedelta(days=1)
     points = heat_points(before) + heat_points(AUTUMN) + heat_points(after)
-    async with InfluxClient(isolated.services.influx_url, isolated.db) as influx:
+    async with InfluxClient(isolated.services.influx_url, isolated.db, timeout_s=60.0) as influx:
         await write(influx, points)
     settings = ingest_settings(isolated, tmp_path / "data")
     out = io.StringIO()
@@ -499,7 +501,7 @@ async def test_a_rebuild_of_several_days_rolls_each_local_day_across_the_autumn_
     assert await rollup_command(settings, start, end, stream=io.StringIO(), out=out) == 0
     assert "3 days (2026-10-24 to 2026-10-26" in out.getvalue()
     assert f"{(24 + 25 + 24) * 6:,} hourly and 18 daily buckets" in out.getvalue()
-    async with InfluxClient(isolated.services.influx_url, isolated.db) as influx:
+    async with InfluxClient(isolated.services.influx_url, isolated.db, timeout_s=60.0) as influx:
         daily = await rows(influx, RP_1D, "district_heating")
     counts = {rollups.local_day_of(r["time"]): r["power_kw_count"] for r in daily[DH_TAGS["d1"]]}
     assert counts == {before: 96, AUTUMN: 100, after: 96}

@@ -117,9 +117,7 @@ class IngestService:
         )
         self.health = HealthServer(self.metrics.registry, self.not_ready_reasons, self.not_alive_reasons)
         # Roll-ups (issue 14): marks each written batch's buckets; None when INGEST_ROLLUP says not here.
-        self.rollups = RollupMaintainer.for_settings(
-            settings, self.influx, self.metrics.registry, role="service"
-        )
+        self.rollups = RollupMaintainer.for_settings(settings, self.metrics.registry, role="service")
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -175,7 +173,7 @@ class IngestService:
         self.dead_letters.close()
         self.deriver.close()
         if self.rollups is not None:  # roll-ups (issue 14)
-            self.rollups.close()
+            await self.rollups.aclose()
 
     def stop(self) -> None:
         self._stopping.set()

@@ -1,6 +1,7 @@
 """Every metric the API declares (api/metrics.py) moves in a representative run over a real uvicorn and
-InfluxDB: requests answered 200 and 404, a live stream opened, polled and closed. A metric that cannot
-move in such a run is listed in ``CANNOT_MOVE_HERE`` with the reason and the test that moves it.
+InfluxDB: requests answered 200 and 404, a live stream opened, polled and closed, and a client that
+stops reading dropped. A metric that cannot move in such a run would be listed in ``CANNOT_MOVE_HERE``
+with the reason and the test that moves it (none today).
 
 (Ingest's declared metrics: tests/integration/test_durability.py::
 test_every_declared_ingest_metric_moves_through_a_scenario; the energy follower's:
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -27,13 +30,8 @@ pytestmark = pytest.mark.integration
 
 Samples = dict[tuple[str, str, tuple[tuple[str, str], ...]], float]
 
-CANNOT_MOVE_HERE = {
-    # Needs a client that stops reading until the kernel's and uvicorn's send buffers fill and 30
-    # polls more queue up behind them: megabytes and tens of seconds, not a representative run.
-    # tests/unit/test_api_livefeed.py::test_a_subscriber_that_does_not_keep_up_is_dropped_and_the_others_go_on
-    # moves it through the same LiveFeed the app runs.
-    "api_streams_dropped",
-}
+CANNOT_MOVE_HERE: set[str] = set()
+BACKLOG_POINTS = 20_000  # ~6 MB of reading events: far more than the socket buffers on both sides hold
 
 
 def samples_of(exposition: str) -> Samples:
@@ -58,6 +56,22 @@ async def scrape(client: httpx.AsyncClient) -> Samples:
 
 def value(samples: Samples, name: str) -> float:
     return next((v for (_, sample, _), v in samples.items() if sample == name), 0.0)
+
+
+@contextlib.asynccontextmanager
+async def not_reading(url: str, path: str):
+    """A GET over a socket with a small receive buffer, from which nothing is ever read."""
+    parts = urlsplit(url)
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window stays small
+        sock.setblocking(False)
+        await loop.sock_connect(sock, (parts.hostname, parts.port))
+        await loop.sock_sendall(sock, f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode())
+        yield
+    finally:
+        sock.close()
 
 
 async def until(check, deadline_s: float = 60.0) -> None:
@@ -115,6 +129,25 @@ async def test_every_declared_api_metric_moves_through_requests_and_a_live_strea
                 snapshots.append(now)
                 return value(now, "api_streams_open") == 0
 
+            await until(closed)
+
+            # A client that stops reading: the backlog of its first tick (the last minute's points)
+            # fills the socket buffers, then polls queue up until the feed drops it.
+            now_ns = time.time_ns()
+            devices = ("hm-tb-1", "hm-tb-2", "hm-ot-1", "hm-sub-1")
+            backlog = [
+                heat_point(devices[i % 4], now_ns - 30 * 10**9 + i * 1000, 100.0, 90.0, 45.0)
+                for i in range(BACKLOG_POINTS)
+            ]
+            await influx.write(encode_batch(backlog))
+            async with not_reading(url, f"/stream?key={keys['operator']}"):
+
+                async def dropped() -> bool:
+                    now = await scrape(client)
+                    snapshots.append(now)
+                    return value(now, "api_streams_dropped_total") == 1
+
+                await until(dropped, deadline_s=120)
             await until(closed)
 
     declared = declared_families()

@@ -27,7 +27,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from energy_core.deadletters import DeadLetter, DeadLetterStore
-from energy_core.errors import InfluxError, InfluxUnavailable
+from energy_core.errors import InfluxFailure
 from energy_core.influx import InfluxClient
 from energy_core.settings import MqttSettings, mqtt_endpoint
 
@@ -216,7 +216,7 @@ async def replay(
     for letter in to_write:
         try:
             await influx.write(letter.payload)
-        except (InfluxError, InfluxUnavailable) as exc:
+        except InfluxFailure as exc:
             report.skipped.append((letter.id, f"influx_write_failed: {str(exc)[:300]}"))
         else:
             report.replayed.append(letter.id)

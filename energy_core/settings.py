@@ -2,7 +2,10 @@
 
 Environment variables win; a ``.env`` file (or the file named by ``ENERGY_ENV_FILE``) may
 provide the same keys. Each component loads only the settings class it needs, in its
-``main()``: nothing is read at import time.
+``main()``, through :func:`load`: nothing is read at import time, and the env file is looked up
+when ``load()`` runs (so a test's ``monkeypatch.setenv("ENERGY_ENV_FILE", …)`` takes effect).
+A settings class built directly (``IngestSettings(...)``, as tests do) reads the environment
+but no env file, so a developer's ``.env`` never leaks into them.
 """
 
 from __future__ import annotations
@@ -26,9 +29,8 @@ _PLACEHOLDER = re.compile(r"^<?\s*(change|replace)[-_ ]?me\b", re.IGNORECASE)
 
 
 class _Base(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=os.environ.get("ENERGY_ENV_FILE", ".env"), extra="ignore", frozen=True
-    )
+    # No env_file here: it would be fixed at import. load() names it when it builds the settings.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
 
 class MqttSettings(_Base):
@@ -89,13 +91,20 @@ class DataDirSettings(_Base):
     ingest_data_dir: Path = Path("var/ingest")
 
 
+def env_file() -> Path:
+    """The env file :func:`load` reads: ``ENERGY_ENV_FILE`` as set now, else ``.env`` (in the working
+    directory). A file that does not exist provides nothing."""
+    return Path(os.environ.get("ENERGY_ENV_FILE", ".env"))
+
+
 def load(cls: type[_S]) -> _S:
-    """Build a settings object, turning pydantic's report into one line that names the key.
+    """Build a settings object from the environment and :func:`env_file`, turning pydantic's report
+    into one line that names the key.
 
     Also refuses secrets that are still a placeholder from ``deploy/.env.example``.
     """
     try:
-        settings = cls()
+        settings = cls(_env_file=env_file())
     except ValidationError as exc:
         error = exc.errors()[0]
         key = str(error["loc"][0]).upper() if error["loc"] else "?"

@@ -11,6 +11,7 @@ import signal
 import sys
 
 from energy_core import logs
+from energy_core.cli import exits_on_config_error
 from energy_core.errors import ConfigError, Reason, StoreError
 from energy_core.factors import EmissionFactors
 from energy_core.registry import Registry
@@ -18,7 +19,9 @@ from energy_core.settings import DataDirSettings, load
 from ingest.config import IngestSettings
 
 
+@exits_on_config_error
 def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 and one line on a configuration mistake)."""
     parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__)
     parser.add_argument("--log-level", default="INFO")
     sub = parser.add_subparsers(dest="command")
@@ -92,26 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(args.log_level)
     if args.command == "deadletters" and args.action in ("counts", "list"):
         return _read_dead_letters(args)
-    try:
-        settings = load(IngestSettings)
-        if args.command in (None, "run", "backfill", "energy"):
-            # backfill and energy read device tags from the stored points; the registry gives them
-            # each meter's power limit (max_power_kw, site area) for plausible interval energy
-            registry = Registry.load(settings.assets_file) if settings.assets_file else Registry.empty()
-        if args.command in (None, "run", "backfill", "energy"):  # fail now, in one line, not in a traceback
-            factors = EmissionFactors.load(settings.emission_factors_file)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+    settings = load(IngestSettings)
+    if args.command in (None, "run", "backfill", "energy"):
+        # backfill and energy read device tags from the stored points; the registry gives them
+        # each meter's power limit (max_power_kw, site area) for plausible interval energy
+        registry = Registry.load(settings.assets_file) if settings.assets_file else Registry.empty()
+        factors = EmissionFactors.load(settings.emission_factors_file)  # fail now, in one line
     if args.command == "deadletters":
         from ingest.deadletters_cli import deadletters_command
 
         if not settings.ingest_data_dir.is_dir():  # replaying from a mistyped path would find nothing
-            print(
-                f"configuration error: INGEST_DATA_DIR={settings.ingest_data_dir} does not exist",
-                file=sys.stderr,
-            )
-            return 2
+            raise ConfigError(f"INGEST_DATA_DIR={settings.ingest_data_dir} does not exist")
         return deadletters_command(
             settings, args.action, args.reason, args.limit, after_id=args.after_id, ids=args.ids
         )
@@ -139,18 +133,12 @@ def _read_dead_letters(args: argparse.Namespace) -> int:
     (a mistyped path would otherwise show an empty store, and create it)."""
     from ingest.deadletters_cli import print_dead_letters
 
-    try:
-        data_dir = load(DataDirSettings).ingest_data_dir
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+    data_dir = load(DataDirSettings).ingest_data_dir
     if not data_dir.is_dir():
-        print(
-            f"configuration error: INGEST_DATA_DIR={data_dir} does not exist (is it mistyped?); "
-            "counts and list read an existing data directory and never create one",
-            file=sys.stderr,
+        raise ConfigError(
+            f"INGEST_DATA_DIR={data_dir} does not exist (is it mistyped?); "
+            "counts and list read an existing data directory and never create one"
         )
-        return 2
     try:
         return print_dead_letters(
             data_dir,

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from energy_core.errors import StorageError
 from energy_core.schema import Message
 from energy_core.store import SqliteStore
 
@@ -25,7 +26,7 @@ from energy_core.store import SqliteStore
 _RUN = struct.Struct("<IqII")
 
 
-class SpoolFull(Exception):
+class SpoolFull(StorageError):
     """Raised when appending a batch would exceed the spool's byte bound."""
 
 

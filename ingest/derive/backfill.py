@@ -105,9 +105,6 @@ class IntervalMemo:
         """The pass wrote all its points: it becomes the one to compare with."""
         self._done, self._pass = self._pass, {}
 
-    def __len__(self) -> int:
-        return sum(len(w.end_ns) for w in self._done.values())
-
 
 def _series(result: dict[str, Any]) -> list[dict[str, Any]]:
     series: list[dict[str, Any]] = result.get("series", [])

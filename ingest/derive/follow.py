@@ -28,7 +28,7 @@ import time
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
-from energy_core.errors import InfluxError, InfluxUnavailable
+from energy_core.errors import InfluxFailure
 from energy_core.factors import EmissionFactors
 from energy_core.influx import InfluxClient
 from ingest.derive.backfill import HOUR_NS, BackfillReport, IntervalMemo, backfill
@@ -81,7 +81,7 @@ class EnergyFollower:
         self.last_pass_ok = False
 
     async def run_once(self, now_ns: int | None = None) -> BackfillReport:
-        """One pass over [now − window, now]; raises InfluxUnavailable/InfluxError when InfluxDB fails."""
+        """One pass over [now − window, now]; raises InfluxFailure when InfluxDB fails."""
         end_ns = time.time_ns() if now_ns is None else now_ns
         started = time.perf_counter()
         try:
@@ -125,7 +125,7 @@ class EnergyFollower:
             started = time.monotonic()
             try:
                 await self.run_once()
-            except (InfluxUnavailable, InfluxError) as exc:
+            except InfluxFailure as exc:
                 log.error("energy_follow_pass_failed", error=str(exc), retry_in_s=every_s)
             remaining = every_s - (time.monotonic() - started)
             if remaining <= 0:

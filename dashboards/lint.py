@@ -19,7 +19,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from dashboards.datasources import PROVISIONED_UIDS
-from dashboards.sources import BY_RANGE, RAW_MAX_MS
+from dashboards.sources import RAW_MAX_MS
+from energy_core.rollups import ROLLUP_RPS
 
 _LITERAL_TIME_CONDITION = re.compile(r"\btime\s*[<>]=?", re.IGNORECASE)
 # A window of fixed length up to the selected range's end: Grafana's ${__to} in epoch ms.
@@ -34,7 +35,6 @@ _PANELS_WITHOUT_DATA = {"row", "text"}
 _RANGE_GATE = re.compile(r"\$\{__to\}\s*-\s*\$\{__from\}\s*(<=|>)\s*(\d+)")
 # What a SELECT reads: "measurement", "rp"."measurement" or "db"."rp"."measurement".
 _READS = re.compile(r'\bFROM\s+((?:"[^"]+"\s*\.\s*){0,2}"[^"]+")', re.IGNORECASE)
-_ROLLUP_RPS = {source.retention_policy for source in BY_RANGE if source.retention_policy}
 
 Band = tuple[int, int | None]  # ranges (above, up to] in ms; None: no upper bound
 
@@ -166,7 +166,7 @@ def _cost_problems(query: str) -> list[str]:
     problems.extend(
         f"reads retention policy {rp!r}, which is neither raw nor a roll-up"
         for rp in policies
-        if rp is not None and rp not in _ROLLUP_RPS and rp != "autogen"
+        if rp is not None and rp not in ROLLUP_RPS and rp != "autogen"
     )
     return problems
 

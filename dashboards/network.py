@@ -33,7 +33,7 @@ NETWORK = '"network" =~ /^$network$/'
 def heat_load_mw(src: Source) -> str:
     return (
         'SELECT sum("meter_kw") / 1000 AS "heat_load_mw" FROM ('
-        f'SELECT {src.mean("power_kw")} AS "meter_kw" FROM {src.of("district_heating")} '
+        f'SELECT {src.mean("district_heating", "power_kw")} AS "meter_kw" FROM {src.of("district_heating")} '
         f'{src.where(NETWORK)} GROUP BY time($__interval), "device"{LOCAL_TIME}) '
         f"WHERE $timeFilter GROUP BY time($__interval) fill(none){LOCAL_TIME}"
     )
@@ -69,7 +69,7 @@ EMISSION_RATE_SOURCES = (RAW, replace(HOURLY, up_to_ms=None))
 def top_substations(src: Source) -> str:
     return (
         'SELECT top("site_kw", "site", 10) AS "power_kw" FROM ('
-        f'SELECT {src.mean("power_kw")} AS "site_kw" FROM {src.of("district_heating")} '
+        f'SELECT {src.mean("district_heating", "power_kw")} AS "site_kw" FROM {src.of("district_heating")} '
         f'{src.where(NETWORK)} GROUP BY "site")'
     )
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from energy_core import rollups
+
 DAY_MS = 86_400_000
 RAW_MAX_MS = 2 * DAY_MS
 HOURLY_MAX_MS = 60 * DAY_MS
@@ -33,7 +35,7 @@ LOCAL_TIME = " tz('Europe/Stockholm')"
 RANGE_MS = "${__to} - ${__from}"
 
 # Measurements summed across sites in the roll-ups (tags owner, network, carrier[, method]).
-ACROSS_SITES = {"energy": "energy_total", "emissions": "emissions_total"}
+ACROSS_SITES = {raw: total for total, raw in rollups.TOTAL_OF.items()}
 
 
 @dataclass(frozen=True)
@@ -70,16 +72,19 @@ class Source:
         name = ACROSS_SITES[measurement] if across_sites else measurement
         return f'"{self.retention_policy}"."{name}"'
 
-    def mean(self, field: str) -> str:
+    def mean(self, measurement: str, field: str) -> str:
         """The exact mean of a gauge over the points (raw) or buckets (roll-ups) selected."""
         if self.raw:
-            return f'mean("{field}")'
-        return f'sum("{field}_sum") / sum("{field}_count")'
+            return rollups.raw_expression(field, "mean")
+        expression = rollups.rollup_expression(measurement, field, "mean")
+        if expression is None:
+            raise ValueError(f"{measurement}.{field} has no exact mean in the roll-ups")
+        return expression
 
 
 RAW = Source("raw", None, None, RAW_MAX_MS)
-HOURLY = Source("rollup_1h", "rollup_1h", RAW_MAX_MS, HOURLY_MAX_MS)
-DAILY = Source("rollup_1d", "rollup_1d", HOURLY_MAX_MS, None)
+HOURLY = Source("rollup_1h", rollups.RP_1H, RAW_MAX_MS, HOURLY_MAX_MS)
+DAILY = Source("rollup_1d", rollups.RP_1D, HOURLY_MAX_MS, None)
 # Raw beyond RAW_MAX_MS: only for fixed-length windows (the latest reading), never the range.
 RAW_LONG = Source("raw", None, RAW_MAX_MS, None)
 
@@ -103,7 +108,7 @@ def means_per_interval(
 ) -> str:
     """``SELECT <mean of field> AS "<alias>", … GROUP BY time($__interval)[, by]`` for ``src``;
     ``columns`` maps each alias to its field."""
-    selected = ", ".join(f'{src.mean(field)} AS "{alias}"' for alias, field in columns.items())
+    selected = ", ".join(f'{src.mean(measurement, field)} AS "{alias}"' for alias, field in columns.items())
     group = f"time($__interval), {by}" if by else "time($__interval)"
     return (
         f"SELECT {selected} FROM {src.of(measurement)} {src.where(condition)} "

@@ -28,6 +28,7 @@ allow-listed names of :mod:`energy_core.schema`. Layout (docs/rollups.md):
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -270,14 +271,12 @@ def day_bounds(day: dt.date) -> tuple[int, int]:
     return local_midnight_ns(day), local_midnight_ns(day + dt.timedelta(days=1))
 
 
-def days_of_hours(hours_ns: set[int] | frozenset[int] | list[int]) -> set[dt.date]:
+def days_of_hours(hours_ns: Iterable[int]) -> set[dt.date]:
     """The local days that hold the given UTC hour starts."""
     return {local_day_of(h) for h in hours_ns}
 
 
-def hour_runs(
-    hours_ns: set[int] | frozenset[int] | list[int], max_hours: int = 24 * 7
-) -> list[tuple[int, int]]:
+def hour_runs(hours_ns: Iterable[int], max_hours: int = 24 * 7) -> list[tuple[int, int]]:
     """Contiguous [start, end) ranges covering the given hour starts, each at most ``max_hours`` long."""
     runs: list[tuple[int, int]] = []
     for hour in sorted(set(hours_ns)):

@@ -13,12 +13,16 @@ the latter.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 
+from energy_core import rollups
 from energy_core.influx import InfluxClient
 from energy_core.lineprotocol import encode_batch
 from energy_core.schema import CARRIER_DISTRICT_HEAT, CARRIER_ELECTRICITY, Point
+from ingest.rollup.cli import rebuild
+from ingest.rollup.retention import ensure_policies
 
 START_NS = 1_705_276_800 * 10**9  # 2024-01-15T00:00:00Z
 STEP_NS = 15 * 60 * 10**9
@@ -172,3 +176,15 @@ async def write(influx_url: str, db: str, data: list[Point] | None = None) -> in
         for start in range(0, len(data), 5000):
             await client.write(encode_batch(data[start : start + 5000]))
     return len(data)
+
+
+async def build_rollups(influx_url: str, db: str, data: list[Point] | None = None) -> None:
+    """Create the roll-up retention policies and build the roll-ups of every local day the data
+    covers, with ingest's own rebuild (what ``python -m ingest rollup`` runs)."""
+    data = points() if data is None else data
+    first = rollups.local_day_of(min(p.ts_ns for p in data))
+    last = rollups.local_day_of(max(p.ts_ns for p in data))
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    async with InfluxClient(influx_url, db) as client:
+        assert await ensure_policies(client, rollup_days=0, raw_days=None)
+        await rebuild(client, days)

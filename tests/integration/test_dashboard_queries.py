@@ -219,7 +219,8 @@ def test_interval_used_for_the_data_set_range() -> None:
 HOURLY_RANGE = TimeRange(dataset.START_NS // 10**6 - DAY_MS, dataset.START_NS // 10**6 + 7 * DAY_MS)
 LOCAL_MIDNIGHT_MS = dataset.START_NS // 10**6 - 3_600_000  # 2024-01-15T00:00+01:00
 DAILY_RANGE = TimeRange(LOCAL_MIDNIGHT_MS, LOCAL_MIDNIGHT_MS + 90 * DAY_MS)
-ALIGNED = {"rollup_1h": (HOURLY_RANGE, "1h"), "rollup_1d": (DAILY_RANGE, "1d")}
+# 6 h buckets of hourly roll-ups mix hours of 12 and of 4 readings (tests/dashboard_dataset.py).
+ALIGNED = {"rollup_1h": (HOURLY_RANGE, "6h"), "rollup_1d": (DAILY_RANGE, "1d")}
 _GATE = re.compile(r"\(\$\{__to\} - \$\{__from\} [^)]*\)")
 
 
@@ -277,6 +278,23 @@ def test_rollup_target_answers_as_the_raw_computation_over_the_same_range(
     assert _shown(rolled) == _approx(_shown(expected))
 
 
+def test_the_comparison_tells_an_exact_mean_from_a_mean_of_hourly_means(database: Database) -> None:
+    """The same check fails a roll-up target that averages the buckets' means."""
+    panel = _network_panel("ΔT (supply − return)")
+    raw, hourly = panel["targets"][0]["query"], panel["targets"][1]["query"]
+    mean_of_means = hourly.replace('sum("delta_t_k_sum") / sum("delta_t_k_count")', 'mean("delta_t_k_mean")')
+    assert mean_of_means != hourly
+    time_range, interval = ALIGNED["rollup_1h"]
+    values = {"network": ".*"}
+    raw_query = raw.replace(RAW.gate, "(0 = 0)")
+
+    def shown(query: str) -> list[tuple[Any, ...]]:
+        return _shown(database.query(expand(query, time_range, values, interval=interval)).get("series", []))
+
+    assert shown(hourly) == _approx(shown(raw_query))
+    assert shown(mean_of_means) != _approx(shown(raw_query))
+
+
 def test_a_target_outside_its_lengths_of_range_reads_nothing(database: Database) -> None:
     """A 30-day range: only the hourly roll-up answers; raw and daily targets return no series."""
     document = load_committed()["owner-buildings"]
@@ -289,6 +307,50 @@ def test_a_target_outside_its_lengths_of_range_reads_nothing(database: Database)
     }
     assert [ref for ref, series in answers.items() if series] == ["B"]
     assert retention_policies_read(panel["targets"][1]["query"]) == ["rollup_1h"]
+
+
+# Local days across the spring DST change: 2024-03-31 has 23 hours in Stockholm.
+DST_SITE = "sub-dst"
+DST_FIRST_MIDNIGHT_MS = 1_711_753_200_000  # 2024-03-30T00:00+01:00
+DST_MIDNIGHTS_MS = [
+    DST_FIRST_MIDNIGHT_MS,
+    DST_FIRST_MIDNIGHT_MS + DAY_MS,
+    1_711_922_400_000,
+]  # …04-01T00:00+02:00
+DST_END_MS = DST_MIDNIGHTS_MS[-1] + DAY_MS  # 2024-04-02T00:00+02:00
+
+
+def dst_points() -> list[Point]:
+    """1 kWh of district heat every 15 minutes for three local days: 96, 92 and 96 kWh."""
+    tags = (("carrier", "district_heat"), ("device", "hm-dst"), ("owner", "o"), ("site", DST_SITE))
+    step_ms = 15 * 60_000
+    return [
+        Point("energy", tags, {"kwh": 1.0}, ms * 10**6)
+        for ms in range(DST_FIRST_MIDNIGHT_MS, DST_END_MS, step_ms)
+    ]
+
+
+@pytest.fixture(scope="module")
+def dst_database(services: Services) -> Iterator[Database]:
+    name = f"dash_dst_{uuid.uuid4().hex[:8]}"
+    asyncio.run(dataset.write(services.influx_url, name, dst_points()))
+    asyncio.run(dataset.build_rollups(services.influx_url, name, dst_points()))
+    yield Database(services.influx_url, name)
+    httpx.post(f"{services.influx_url}/query", data={"q": f'DROP DATABASE "{name}"'})
+
+
+@pytest.mark.parametrize(("ref_id", "days"), [("B", 8), ("C", 90)])
+def test_energy_per_day_from_the_rollups_is_per_local_day_across_dst(
+    dst_database: Database, ref_id: str, days: int
+) -> None:
+    """96 kWh, 92 on the 23-hour day, 96: local days, each bar at its local midnight, as the API's."""
+    document = load_committed()["substation-detail"]
+    panel = next(p for p in panels_of(document) if p["title"] == "Energy per day")
+    (target,) = [t for t in panel["targets"] if t["refId"] == ref_id]
+    time_range = TimeRange(DST_END_MS - days * DAY_MS, DST_END_MS - 1)
+    rows = dst_database.query(expand(target["query"], time_range, {"site": DST_SITE}))["series"][0]["values"]
+    by_day = {ms: kwh for ms, kwh in rows}
+    assert by_day == {DST_MIDNIGHTS_MS[0]: 96.0, DST_MIDNIGHTS_MS[1]: 92.0, DST_MIDNIGHTS_MS[2]: 96.0}
 
 
 # The "Now" panels against a hand-made data set whose answers are computed by hand. The range

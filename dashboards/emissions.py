@@ -12,11 +12,11 @@ from collections.abc import Callable
 from grafana_foundation_sdk.builders import dashboard as dash
 
 from dashboards.panels import (
-    LOCAL_DAYS,
     UNIT_G_PER_KWH,
     base_dashboard,
     by_range,
     influx_tag_variable,
+    per_day_panel,
     row,
     stat_panel,
     table_panel,
@@ -102,13 +102,10 @@ def build() -> dash.Dashboard:
         )
         .with_row(row("Per day"))
         .with_panel(
-            timeseries_panel(
+            per_day_panel(
                 "CO2e per day by carrier and method",
                 "masskg",
                 by_range(per_day, alias="$tag_carrier ($tag_method)"),
-                description=LOCAL_DAYS,
-                bars=True,
-                width=24,
             )
         )
         .with_panel(

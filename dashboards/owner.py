@@ -16,10 +16,10 @@ from collections.abc import Callable
 from grafana_foundation_sdk.builders import dashboard as dash
 
 from dashboards.panels import (
-    LOCAL_DAYS,
     base_dashboard,
     by_range,
     influx_tag_variable,
+    per_day_panel,
     row,
     table_panel,
     text_panel,
@@ -82,13 +82,12 @@ def build() -> dash.Dashboard:
         )
         .with_row(row("Energy"))
         .with_panel(
-            timeseries_panel(
+            per_day_panel(
                 "Energy per day by carrier",
                 "kwatth",
                 by_range(_per_day("energy", "kwh"), alias="$tag_carrier"),
-                description=LOCAL_DAYS,
-                bars=True,
                 stacked=True,
+                width=12,
             )
         )
         .with_panel(
@@ -118,13 +117,10 @@ def build() -> dash.Dashboard:
         indoor = by_range(_site_means("indoor_climate", field), alias="$tag_site")
         dashboard = dashboard.with_panel(timeseries_panel(title, unit, indoor, width=8))
     return dashboard.with_row(row("Emissions")).with_panel(
-        timeseries_panel(
+        per_day_panel(
             "Emissions per day by carrier (location-based)",
             "masskg",
             by_range(_per_day("emissions", "co2e_kg", LOCATION), alias="$tag_carrier"),
-            description=LOCAL_DAYS,
-            bars=True,
             stacked=True,
-            width=24,
         )
     )

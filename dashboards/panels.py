@@ -129,6 +129,15 @@ def timeseries_panel(
     return panel
 
 
+def per_day_panel(
+    title: str, unit: str, targets: list[Target], *, stacked: bool = False, width: int = 24
+) -> timeseries.Panel:
+    """Bars of totals per local day (Europe/Stockholm, as the API's), full width by default."""
+    return timeseries_panel(
+        title, unit, targets, description=LOCAL_DAYS, bars=True, stacked=stacked, width=width
+    )
+
+
 def stat_panel(
     title: str,
     unit: str,

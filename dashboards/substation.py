@@ -7,7 +7,6 @@ from collections.abc import Callable
 from grafana_foundation_sdk.builders import dashboard as dash
 
 from dashboards.panels import (
-    LOCAL_DAYS,
     UNIT_DELTA_K,
     UNIT_M3H,
     Target,
@@ -15,6 +14,7 @@ from dashboards.panels import (
     by_range,
     influx_tag_variable,
     network_variable,
+    per_day_panel,
     row,
     stat_panel,
     timeseries_panel,
@@ -100,13 +100,6 @@ def build() -> dash.Dashboard:
         )
         .with_panel(timeseries_panel("ΔT", UNIT_DELTA_K, by_range(_means({"ΔT": "delta_t_k"}))))
         .with_panel(
-            timeseries_panel(
-                "Energy per day",
-                "kwatth",
-                by_range(energy_per_day, alias="district heat"),
-                description=LOCAL_DAYS,
-                bars=True,
-                width=24,
-            )
+            per_day_panel("Energy per day", "kwatth", by_range(energy_per_day, alias="district heat"))
         )
     )

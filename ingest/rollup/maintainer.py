@@ -33,7 +33,7 @@ from energy_core.errors import InfluxError, InfluxUnavailable, StoreError
 from energy_core.influx import InfluxClient
 from ingest.config import IngestSettings
 from ingest.rollup.keys import DirtyBuckets, Key, keys_of_lines, keys_of_range
-from ingest.rollup.retention import ensure_policies
+from ingest.rollup.retention import PolicyOutcome, ensure_policies
 from ingest.rollup.roller import Roller, RollReport, by_local_day
 from ingest.rollup.store import DirtyStore
 
@@ -96,7 +96,7 @@ class RollupMaintainer:
         self.raw_days = raw_days
         self._measurements = frozenset(rollups.MEASUREMENTS)
         self._wake = asyncio.Event()
-        self._policies_ready = False
+        self._policies: PolicyOutcome = "deferred"  # "refused": logged once, never asked again
         self._retry_s = RETRY_MIN_S
         if store is not None:
             left = store.load()
@@ -134,7 +134,7 @@ class RollupMaintainer:
 
     async def prepare(self) -> None:
         """Create the roll-up policies and set the raw one's duration now (else at the first round)."""
-        self._policies_ready = await ensure_policies(
+        self._policies = await ensure_policies(
             self.influx, rollup_days=self.rollup_days, raw_days=self.raw_days
         )
 
@@ -201,11 +201,9 @@ class RollupMaintainer:
         if not snapshot:
             return report
         started = time.perf_counter()
-        if not self._policies_ready:
-            self._policies_ready = await ensure_policies(
-                self.influx, rollup_days=self.rollup_days, raw_days=self.raw_days
-            )
-            if not self._policies_ready:
+        if self._policies == "deferred":
+            await self.prepare()
+            if self._policies == "deferred":
                 self._failed(snapshot, "retention policies not set yet (InfluxDB unavailable)")
                 return report
         days = by_local_day(snapshot)
@@ -219,7 +217,8 @@ class RollupMaintainer:
                 return report
             except InfluxError as exc:
                 if any(text in exc.body for text in _MISSING):
-                    self._policies_ready = False  # dropped meanwhile: recreate at the next round
+                    if self._policies == "done":  # dropped meanwhile: recreate at the next round
+                        self._policies = "deferred"
                     self._failed(snapshot, exc.body)
                     return report
                 self.metrics.failures.labels("rejected").inc()

@@ -9,7 +9,7 @@ buckets dirty until it exists.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -50,12 +50,17 @@ def _wanted_hours(days: float) -> int:
     return 0 if text == "INF" else int(text.removesuffix("h"))
 
 
-async def ensure_policies(influx: InfluxClient, *, rollup_days: float, raw_days: float | None) -> bool:
+PolicyOutcome = Literal["done", "refused", "deferred"]
+
+
+async def ensure_policies(
+    influx: InfluxClient, *, rollup_days: float, raw_days: float | None
+) -> PolicyOutcome:
     """Create ``rollup_1h``/``rollup_1d`` (or alter their duration to ``rollup_days``) and, unless
     ``raw_days`` is None, set the default policy's duration to ``raw_days``.
 
-    Returns True when done (or refused: logged once, not retried), False when InfluxDB is down or
-    the database does not exist yet (the caller tries again later). Raises nothing.
+    Returns "done"; "refused" (no rights: logged; the caller does not ask again); or "deferred"
+    (InfluxDB down, or the database not created yet: the caller tries again later). Raises nothing.
     """
     db = influx.db
     try:
@@ -99,11 +104,11 @@ async def ensure_policies(influx: InfluxClient, *, rollup_days: float, raw_days:
             log.info("retention_policy_set", db=db, rp=rp, duration_before=before or None, duration=after)
     except InfluxUnavailable as exc:
         log.warning("retention_policies_deferred", db=db, error=str(exc)[:200])
-        return False
+        return "deferred"
     except InfluxError as exc:
         if "database not found" in exc.body:
             log.warning("retention_policies_deferred", db=db, error=exc.body[:200])
-            return False
+            return "deferred"
         log.error(
             "retention_policies_refused",
             db=db,
@@ -111,5 +116,5 @@ async def ensure_policies(influx: InfluxClient, *, rollup_days: float, raw_days:
             error=exc.body[:300],
             consequence="roll-ups wait until rollup_1h and rollup_1d exist (docs/rollups.md)",
         )
-        return True
-    return True
+        return "refused"
+    return "done"

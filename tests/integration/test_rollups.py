@@ -404,3 +404,74 @@ async def test_the_service_maintains_roll_ups_of_what_it_ingests_over_mqtt(
             "rollup_1h": "87840h0m0s",
             "rollup_1d": "87840h0m0s",
         }
+
+
+async def test_the_energy_follower_maintains_the_roll_ups_of_replicas_with_energy_off(
+    isolated: Isolation, tmp_path: Path
+) -> None:
+    from energy_core.factors import EmissionFactors
+    from ingest.derive.follow import EnergyFollower
+
+    now_ns = dt.datetime.now(dt.UTC).timestamp() * NS
+    start = int(now_ns) - int(now_ns) % HOUR_NS - HOUR_NS  # the last hour and the current one
+    tags = DH_TAGS["d1"]
+    readings = [
+        Point("district_heating", tags, {"energy_kwh": 100.0 + 5 * i, "power_kw": 30.0}, start + i * 600 * NS)
+        for i in range(6)
+    ]
+    settings = ingest_settings(isolated, tmp_path / "data", ingest_energy="off")
+    async with InfluxClient(isolated.services.influx_url, isolated.db) as influx:
+        await write(influx, readings)  # as the replicas would, without marking anything
+        follower = EnergyFollower(influx, EmissionFactors.load(None))
+        follower.rollups = RollupMaintainer.for_settings(
+            settings, influx, follower.metrics.registry, role="follower"
+        )
+        assert follower.rollups is not None
+        assert RollupMaintainer.for_settings(settings, influx, CollectorRegistry(), role="service") is None
+        await follower.run_once()
+        hourly = await rows(influx, RP_1H, "district_heating")
+        assert hourly[tags][0]["power_kw_count"] == 6
+        assert hourly[tags][0]["energy_kwh_last"] == 125.0
+        energy = await rows(influx, RP_1H, rollups.ENERGY_TOTAL)
+        assert sum(r["kwh"] for v in energy.values() for r in v) == pytest.approx(25.0)
+
+
+async def test_without_admin_rights_the_refused_retention_policies_are_logged_once_and_buckets_wait(
+    tmp_path: Path,
+) -> None:
+    import httpx
+    from structlog.testing import capture_logs
+
+    running, proc = local_services.start_influxd(tmp_path / "influx-auth", auth_enabled=True)
+    try:
+
+        def admin(q: str, *, first: bool = False) -> None:
+            auth = None if first else ("admin", "admin-pw")
+            httpx.post(f"{running.url}/query", data={"q": q}, auth=auth, timeout=30).raise_for_status()
+
+        # With no user yet, InfluxDB 1.x lets exactly this statement through unauthenticated.
+        admin("CREATE USER admin WITH PASSWORD 'admin-pw' WITH ALL PRIVILEGES", first=True)
+        admin('CREATE DATABASE "refused"')
+        admin("CREATE USER writer WITH PASSWORD 'writer-pw'")
+        admin('GRANT ALL ON "refused" TO "writer"')
+        async with InfluxClient(running.url, "refused", username="writer", password="writer-pw") as influx:
+            lines = await write(influx, heat_points(DAY))
+            registry = CollectorRegistry()
+            rolling = RollupMaintainer(influx, registry, delay_s=0.0)
+            with capture_logs() as logs:
+                await rolling.prepare()
+                await rolling.written(lines)
+                await rolling.run_round()
+                await rolling.run_round()
+            refused = [e for e in logs if e["event"] == "retention_policies_refused"]
+            assert len(refused) == 1
+            assert len(rolling.dirty) == 24, "the buckets wait for the policies"
+            assert registry.get_sample_value("ingest_rollup_failures_total", {"reason": "unavailable"}) == 2
+
+            # An admin creates the policies: the waiting buckets are rolled.
+            admin(rollups.create_rollup_policy("refused", RP_1H, 3660))
+            admin(rollups.create_rollup_policy("refused", RP_1D, 3660))
+            await rolling.run_round()
+            assert len(rolling.dirty) == 0
+    finally:
+        local_services.stop_pid(proc.pid)

@@ -186,5 +186,5 @@ async def build_rollups(influx_url: str, db: str, data: list[Point] | None = Non
     last = rollups.local_day_of(max(p.ts_ns for p in data))
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     async with InfluxClient(influx_url, db) as client:
-        assert await ensure_policies(client, rollup_days=0, raw_days=None)
+        assert await ensure_policies(client, rollup_days=0, raw_days=None) == "done"
         await rebuild(client, days)

@@ -36,6 +36,7 @@ from ingest.metrics import IngestMetrics
 from ingest.mqtt import AckToken, MqttConsumer
 from ingest.normalise import NS, Normaliser
 from ingest.pipeline import Pipeline
+from ingest.rollup import RollupMaintainer
 from ingest.spool import Spool, SpoolFull
 
 log = structlog.get_logger("ingest.service")
@@ -115,6 +116,10 @@ class IngestService:
             on_connected=self.metrics.mqtt_connected.set,
         )
         self.health = HealthServer(self.metrics.registry, self.not_ready_reasons, self.not_alive_reasons)
+        # Roll-ups (issue 14): marks each written batch's buckets; None when INGEST_ROLLUP says not here.
+        self.rollups = RollupMaintainer.for_settings(
+            settings, self.influx, self.metrics.registry, role="service"
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -125,6 +130,8 @@ class IngestService:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
         await self.influx.ensure_database()
+        if self.rollups is not None:  # roll-ups (issue 14): the retention policies, when InfluxDB is up
+            await self.rollups.prepare()
         self.metrics.spool_bytes.set(self.spool.bytes)
         if not self.spool.empty:
             log.warning("spool_not_empty_at_start", batches=self.spool.batches, bytes=self.spool.bytes)
@@ -139,6 +146,9 @@ class IngestService:
                 name="health-server",
             )
             self._core_tasks = [consumer, committer, drainer]  # rebirths ends when no Sparkplug route
+            rolling = None  # roll-ups (issue 14)
+            if self.rollups is not None:
+                rolling = tasks.create_task(self.rollups.run(), name="rollup-maintainer")
             await self._stopping.wait()
             log.info("shutdown_started")
             self.consumer.pause()
@@ -150,6 +160,8 @@ class IngestService:
                 committer.cancel()
             for task in (consumer, drainer, rebirths, health):
                 task.cancel()
+            if rolling is not None:  # roll-ups (issue 14): what is left stays dirty in rollups.sqlite
+                rolling.cancel()
         log.info("shutdown_complete")
 
     async def __aenter__(self) -> Self:
@@ -162,6 +174,8 @@ class IngestService:
         self.spool.close()
         self.dead_letters.close()
         self.deriver.close()
+        if self.rollups is not None:  # roll-ups (issue 14)
+            self.rollups.close()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -306,6 +320,8 @@ class IngestService:
                 self._influx_ok()
                 self.metrics.points_written.inc(len(batch.lines) - len(rejected))
                 batch.dead.extend(rejected)
+                if self.rollups is not None:  # roll-ups (issue 14): mark the buckets before the acks
+                    await self.rollups.written(batch.lines)
                 return
         if previous is not None:
             # Spool in arrival order: the batch before may still be retrying its own write.
@@ -466,6 +482,8 @@ class IngestService:
             if rejected:
                 await self.dead_letters.add_many(rejected)
                 self.metrics.dead_letters.labels(Reason.REJECTED_BY_DB.value).inc(len(rejected))
+            if self.rollups is not None:  # roll-ups (issue 14): mark the buckets before forgetting them
+                await self.rollups.written(body.decode().split("\n"))
             await self.spool.remove(batch_id, size)
             self.problems.pop(self.spool.name, None)
             self._influx_ok()

@@ -470,6 +470,7 @@ class MqttConsumer:
             silent = now - connection.last_message
             if self.connected.is_set() and not self.flow.paused and silent > self.silence_timeout_s:
                 log.warning("mqtt_silent_reconnect", silent_s=round(silent, 1))
+                connection.last_message = now  # said once: the close ends this watchdog soon
                 connection.close()
 
     def _teardown(self, graceful: bool = False) -> None:

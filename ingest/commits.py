@@ -20,17 +20,17 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import structlog
 
-from energy_core.deadletters import DeadLetterStore
+from energy_core.deadletters import DeadLetter, DeadLetterStore
+from energy_core.schema import Message
 from ingest.batch import Batch, Batcher
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import AckToken
 from ingest.normalise import NS
 from ingest.problems import Problems
-from ingest.sink import Sink
 
 log = structlog.get_logger("ingest.commits")
 
@@ -38,6 +38,18 @@ COMMITS_IN_FLIGHT = 2
 ENERGY_STORE = "energy"  # the register history's store name (ingest.derive: energy.sqlite)
 
 _T = TypeVar("_T")
+
+
+class LineSink(Protocol):
+    """Where a batch's points go (:class:`ingest.sink.Sink`): durable on return, or it raises."""
+
+    async def store(
+        self,
+        lines: list[str],
+        origins: list[Message] | None,
+        *,
+        before_spooling: Callable[[], Awaitable[object]] | None = None,
+    ) -> list[DeadLetter]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +118,7 @@ class Committer:
     def __init__(
         self,
         batcher: Batcher,
-        sink: Sink,
+        sink: LineSink,
         dead_letters: DeadLetterStore,
         history: Callable[[], Awaitable[None]],
         ack: Callable[[list[AckToken]], None],

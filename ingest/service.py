@@ -1,10 +1,10 @@
 """The ingest service: MQTT in, InfluxDB out, acknowledged only after durability.
 
-    broker ──► MqttConsumer ──► Batcher (Pipeline, pure) ──► Committer ──► Sink ──► InfluxDB
-                ▲   ▲ FlowControl   │ full: pause           │ CommitSequencer └─(down)─► Spool ─► drain
-                │   └───────────────┘                       ├─► energy history, DeadLetterStore
-                └──────── PUBACK after durable, in arrival order ◄──┘
-    RebirthRequester ──► Sparkplug NCMD rebirths          HealthServer: /metrics /healthz /readyz
+    broker ──► MqttConsumer ──► Batcher ──────────► Committer ──────► Sink ──► InfluxDB
+                ▲   ▲            (Pipeline, pure)   (CommitSequencer)   └─(down, refused)─► Spool ─► drain
+                │   └─ FlowControl ◄─ full │          │  then energy history, dead letters
+                └────────── PUBACK after durable, in arrival order ◄────┘
+    RebirthRequester ──► Sparkplug NCMD rebirths        HealthServer: /metrics /healthz /readyz
 
 This module is the wiring: each part is its own module, given its collaborators (ingest/flow.py,
 batch.py, commits.py, sink.py, rebirth.py, problems.py, health.py). Resources (the InfluxDB

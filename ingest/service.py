@@ -31,6 +31,7 @@ from energy_core.schema import Message
 from ingest.adapters import DEFAULT_VENDOR_MAPS, Router, default_routes
 from ingest.config import IngestSettings
 from ingest.derive.deriver import Deriver
+from ingest.derive.heal import Healer  # heal (issue 14)
 from ingest.health import HealthServer
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import AckToken, MqttConsumer
@@ -92,6 +93,8 @@ class IngestService:
         self.problems: dict[str, str] = {}
         self._core_tasks: list[asyncio.Task[None]] = []
         self.influx = InfluxClient.from_settings(settings)
+        # heal (issue 14; integrator: re-apply): late registers heal energy/emissions (heal.sqlite)
+        self.healer = Healer.for_service(settings, registry, self.influx, self.deriver, self.metrics.registry)
         data_dir = settings.ingest_data_dir
         self.spool = Spool(data_dir / "spool.sqlite", settings.ingest_spool_max_bytes)
         self.dead_letters = DeadLetterStore(
@@ -138,6 +141,7 @@ class IngestService:
                 self.health.serve(self.settings.ingest_http_host, self.settings.ingest_http_port),
                 name="health-server",
             )
+            tasks.create_task(self.healer.run(self._stopping), name="energy-healer")  # heal (issue 14)
             self._core_tasks = [consumer, committer, drainer]  # rebirths ends when no Sparkplug route
             await self._stopping.wait()
             log.info("shutdown_started")
@@ -162,6 +166,7 @@ class IngestService:
         self.spool.close()
         self.dead_letters.close()
         self.deriver.close()
+        self.healer.close()  # heal (issue 14)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -310,10 +310,20 @@ class Healer:
             f'SELECT "{register}" FROM "{measurement}" '  # noqa: S608 (names are our own constants)
             f"WHERE time >= {pending.last_ts_ns} AND time <= {pending.last_ts_ns} AND {where}"
         )
-        if not _first_time(stored) and now - pending.updated_ns < self.wait_for_readings_ns:
-            pending.retry_at_ns = now + min(max(self.delay_ns, NS // 10), 5 * NS)
-            log.debug("energy_heal_waits_for_readings", device=device, carrier=carrier)
-            return False
+        if _first_time(stored) is None:
+            if now - pending.updated_ns < self.wait_for_readings_ns:
+                pending.retry_at_ns = now + min(max(self.delay_ns, NS // 10), 5 * NS)
+                log.debug("energy_heal_waits_for_readings", device=device, carrier=carrier)
+                return False
+            # Refused by InfluxDB (dead-lettered) or lost with an unacked batch that will come again.
+            log.warning(
+                "energy_heal_reading_not_stored",
+                device=device,
+                carrier=carrier,
+                reading_ns=pending.last_ts_ns,
+                waited_s=round((now - pending.updated_ns) / NS),
+                consequence="healing with the readings that are stored",
+            )
         started = time.perf_counter()
         total = BackfillReport()
         for start_ns, end_ns in ranges:

@@ -94,7 +94,14 @@ class IngestService:
         self._core_tasks: list[asyncio.Task[None]] = []
         self.influx = InfluxClient.from_settings(settings)
         # heal (issue 14; integrator: re-apply): late registers heal energy/emissions (heal.sqlite)
-        self.healer = Healer.for_service(settings, registry, self.influx, self.deriver, self.metrics.registry)
+        self.healer = Healer.for_service(
+            settings,
+            registry,
+            self.influx,
+            self.deriver,
+            self.metrics.registry,
+            waiting_for_writes=lambda: not self.spool.empty,
+        )
         data_dir = settings.ingest_data_dir
         self.spool = Spool(data_dir / "spool.sqlite", settings.ingest_spool_max_bytes)
         self.dead_letters = DeadLetterStore(

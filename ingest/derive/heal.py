@@ -19,8 +19,10 @@ intervals, and the interval from the last of them to the first live reading, are
   found late again, noted again. A heal is deleted only after every point of it was written.
 - **Settled.** A series is healed once no late reading came for ``INGEST_HEAL_DELAY_S``, and at the
   latest ten delays after its first one. It waits (up to ``10 × delay``, at least a minute) until
-  the last late reading noted is stored in InfluxDB: the readings of a batch being written (or in
-  the spool) are not healed before they are there.
+  the last late reading noted is stored in InfluxDB, and while ingest's spool holds points: the
+  readings of a batch being written (or spooled) are not healed before they are there. (A batch
+  whose write outlasts the delay, which InfluxDB's client retries bound to well under the default
+  minute before it spools, could still land after a heal read its range.)
 - **The same numbers as a clean run.** Each range is recomputed with :func:`ingest.derive.backfill.backfill`
   (the same interval function, plausibility limits and emission factors as the live path), for the
   series' intervals ending in [first late reading, the first stored reading after the last one]. The
@@ -189,6 +191,7 @@ class Healer:
         delay_s: float = 60.0,
         metrics: HealMetrics | None = None,
         on_points_written: PointsWritten | None = None,
+        waiting_for_writes: Callable[[], bool] | None = None,
         merge_gap_ns: int = DAY_NS,
         max_ranges: int = 16,
         lookback_ns: int = 35 * DAY_NS,
@@ -202,6 +205,7 @@ class Healer:
         self.wait_for_readings_ns = max(10 * self.delay_ns, 60 * NS)
         self.metrics = metrics or HealMetrics()
         self.on_points_written = on_points_written
+        self.waiting_for_writes = waiting_for_writes
         self.merge_gap_ns = merge_gap_ns
         self.max_ranges = max_ranges
         self.lookback_ns = lookback_ns
@@ -224,8 +228,13 @@ class Healer:
         deriver: Deriver,
         metrics_registry: CollectorRegistry | None = None,
         on_points_written: PointsWritten | None = None,
+        waiting_for_writes: Callable[[], bool] | None = None,
     ) -> Healer:
-        """The healer of an ingest process, attached to its deriver (either ``INGEST_ENERGY`` mode)."""
+        """The healer of an ingest process, attached to its deriver (either ``INGEST_ENERGY`` mode).
+
+        ``waiting_for_writes``: True while points received earlier are not in InfluxDB yet (the
+        spool holds some): no heal runs then, it would read an incomplete history.
+        """
         healer = cls(
             HealStore(settings.ingest_data_dir / HEAL_FILE),
             influx,
@@ -234,6 +243,7 @@ class Healer:
             delay_s=settings.ingest_heal_delay_s,
             metrics=HealMetrics(metrics_registry),
             on_points_written=on_points_written,
+            waiting_for_writes=waiting_for_writes,
         )
         deriver.late_sink = healer
         if not deriver.energy:
@@ -284,7 +294,11 @@ class Healer:
     async def heal_due(self, now_ns: int | None = None) -> int:
         """Heal every series that is due; returns how many were done. Failures stay pending."""
         done = 0
-        for series in self.due(now_ns):
+        due = self.due(now_ns)
+        if due and self.waiting_for_writes is not None and self.waiting_for_writes():
+            log.debug("energy_heal_waits_for_writes", series=len(due))
+            return 0
+        for series in due:
             try:
                 if await self.heal(series):
                     done += 1

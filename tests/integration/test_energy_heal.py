@@ -109,7 +109,7 @@ async def assert_backfill_changes_nothing(isolated: Isolation, expected: dict[in
 async def test_a_two_day_back_fill_in_front_of_live_data_heals_energy_and_emissions_like_a_clean_run(
     isolated: Isolation, tmp_path: Path
 ):
-    settings = ingest_settings(isolated, tmp_path / "data", ingest_heal_delay_s=0.5)
+    settings = ingest_settings(isolated, tmp_path / "data", ingest_heal_delay_s=2.0)
     async with running_ingest(settings, REGISTRY) as service:
         await publish(isolated, messages(isolated.prefix, LIVE))
         live = intervals(LIVE)
@@ -134,7 +134,7 @@ async def test_a_two_day_back_fill_in_front_of_live_data_heals_energy_and_emissi
 async def test_with_energy_off_ingest_heals_a_back_fill_older_than_the_followers_window(
     isolated: Isolation, tmp_path: Path
 ):
-    settings = ingest_settings(isolated, tmp_path / "data", ingest_energy="off", ingest_heal_delay_s=0.5)
+    settings = ingest_settings(isolated, tmp_path / "data", ingest_energy="off", ingest_heal_delay_s=2.0)
     async with (
         running_ingest(settings, REGISTRY),
         InfluxClient(isolated.services.influx_url, isolated.db) as influx,

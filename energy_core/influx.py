@@ -77,14 +77,19 @@ class InfluxClient:
             return False
         return response.status_code == 204
 
-    async def write(self, body: bytes, *, attempts: int = 4, db: str | None = None) -> None:
+    async def write(
+        self, body: bytes, *, attempts: int = 4, db: str | None = None, rp: str | None = None
+    ) -> None:
         """POST line protocol. Retries 5xx and timeouts with jittered backoff.
 
         Raises InfluxError when the answer is about the points (400, 413: its body says which) or
         the database is missing (404 "database not found"); InfluxRefused for any other 4xx (401,
         403, …: nothing is wrong with the points); InfluxUnavailable when the retries are spent.
+        ``rp`` names a retention policy other than the database's default (the roll-ups').
         """
         params = {"db": db or self.db, "precision": "ns"}
+        if rp is not None:
+            params["rp"] = rp
         delay = 0.1
         for attempt in range(1, attempts + 1):
             try:

@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="serve /metrics, /healthz, /readyz on INGEST_HTTP_HOST at this port (default: none)",
     )
+    _add_rollup_parser(sub)  # roll-ups (issue 14)
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
     if args.command == "deadletters" and args.action in ("counts", "list"):
@@ -119,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         return _backfill(settings, factors, registry, args)
     if args.command == "energy":
         return _energy(settings, factors, registry, args)
+    if args.command == "rollup":
+        return _rollup(settings, args)
 
     from ingest.service import IngestService
 
@@ -233,6 +236,7 @@ def _energy(
     from ingest.derive.follow import NS, EnergyFollower
     from ingest.derive.plausible import energy_limits
     from ingest.health import HealthServer
+    from ingest.rollup import RollupMaintainer
 
     if args.every <= 0 or args.window_minutes <= 0 or args.chunk_hours <= 0 or args.lookback_days < 0:
         print(
@@ -250,6 +254,10 @@ def _energy(
                 lookback_ns=int(args.lookback_days * 24 * HOUR_NS),
                 chunk_ns=int(args.chunk_hours * HOUR_NS),
                 limits=energy_limits(settings, registry),
+            )
+            # Roll-ups (issue 14): the follower maintains them for INGEST_ENERGY=off replicas.
+            follower.rollups = RollupMaintainer.for_settings(
+                settings, influx, follower.metrics.registry, role="follower"
             )
             if not args.follow:
                 await follower.run_once()
@@ -278,6 +286,37 @@ def _energy(
 
     asyncio.run(run())
     return 0
+
+
+# -- roll-ups (issue 14) ---------------------------------------------------------------------------
+
+
+def _add_rollup_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ru = sub.add_parser(
+        "rollup",
+        help="rebuild the hourly and daily roll-ups of a range of local days (docs/rollups.md)",
+        description="Recomputes rollup_1h and rollup_1d (and the across-site totals) of every local "
+        "day from --start's to --end's, both included. Idempotent. Exit 0 done, 1 InfluxDB failed, 2 usage.",
+    )
+    ru.add_argument(
+        "--start", required=True, type=_local_moment, help="a date or time; no offset = Europe/Stockholm"
+    )
+    ru.add_argument("--end", required=True, type=_local_moment, help="a date or time, its day included")
+
+
+def _local_moment(text: str) -> dt.datetime:
+    from ingest.rollup.cli import local_moment
+
+    try:
+        return local_moment(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _rollup(settings: IngestSettings, args: argparse.Namespace) -> int:
+    from ingest.rollup.cli import rollup_command
+
+    return asyncio.run(rollup_command(settings, args.start, args.end))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from energy_core.settings import InfluxSettings, MqttSettings
 
@@ -48,6 +48,22 @@ class IngestSettings(MqttSettings, InfluxSettings):
     # With INGEST_ENERGY=off: readings older than this when they arrive are healed here (the
     # follower's window does not reach them); keep it below the follower's window minus --every.
     ingest_heal_older_than_s: float = Field(default=3600.0, gt=0)
+
+    # Roll-ups and retention (issue 14, docs/rollups.md). "auto": the service maintains the roll-ups
+    # with INGEST_ENERGY=live, the energy follower with INGEST_ENERGY=off; "on"/"off" force it.
+    ingest_rollup: Literal["auto", "on", "off"] = "auto"
+    ingest_rollup_delay_s: float = Field(default=60.0, ge=0, le=86400)
+    ingest_raw_retention_days: float = Field(default=430.0, ge=0)  # 0 = infinite
+    ingest_rollup_retention_days: float = Field(default=3660.0, ge=0)  # 0 = infinite
+
+    @field_validator("ingest_raw_retention_days")
+    @classmethod
+    def _raw_retention(cls, value: float, info: ValidationInfo) -> float:
+        max_age = info.data.get("ingest_max_age_days")
+        if value and max_age is not None and value < max_age:
+            # InfluxDB would drop accepted points older than the policy ("beyond retention").
+            raise ValueError(f"must be 0 (infinite) or at least INGEST_MAX_AGE_DAYS ({max_age:g})")
+        return value
 
     @field_validator("ingest_routes")
     @classmethod

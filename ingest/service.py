@@ -37,6 +37,7 @@ from ingest.metrics import IngestMetrics
 from ingest.mqtt import AckToken, MqttConsumer
 from ingest.normalise import NS, Normaliser
 from ingest.pipeline import Pipeline
+from ingest.rollup import RollupMaintainer
 from ingest.spool import Spool, SpoolFull
 
 log = structlog.get_logger("ingest.service")
@@ -93,15 +94,6 @@ class IngestService:
         self.problems: dict[str, str] = {}
         self._core_tasks: list[asyncio.Task[None]] = []
         self.influx = InfluxClient.from_settings(settings)
-        # heal (issue 14; integrator: re-apply): late registers heal energy/emissions (heal.sqlite)
-        self.healer = Healer.for_service(
-            settings,
-            registry,
-            self.influx,
-            self.deriver,
-            self.metrics.registry,
-            waiting_for_writes=lambda: not self.spool.empty,
-        )
         data_dir = settings.ingest_data_dir
         self.spool = Spool(data_dir / "spool.sqlite", settings.ingest_spool_max_bytes)
         self.dead_letters = DeadLetterStore(
@@ -125,6 +117,21 @@ class IngestService:
             on_connected=self.metrics.mqtt_connected.set,
         )
         self.health = HealthServer(self.metrics.registry, self.not_ready_reasons, self.not_alive_reasons)
+        # Roll-ups (issue 14): marks each written batch's buckets; None when INGEST_ROLLUP says not here.
+        self.rollups = RollupMaintainer.for_settings(
+            settings, self.influx, self.metrics.registry, role="service"
+        )
+        # heal (issue 14; integrator: re-apply): late registers heal energy/emissions (heal.sqlite)
+        # and re-roll the healed buckets
+        self.healer = Healer.for_service(
+            settings,
+            registry,
+            self.influx,
+            self.deriver,
+            self.metrics.registry,
+            rollups=self.rollups,
+            waiting_for_writes=lambda: not self.spool.empty,
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -135,6 +142,8 @@ class IngestService:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
         await self.influx.ensure_database()
+        if self.rollups is not None:  # roll-ups (issue 14): the retention policies, when InfluxDB is up
+            await self.rollups.prepare()
         self.metrics.spool_bytes.set(self.spool.bytes)
         if not self.spool.empty:
             log.warning("spool_not_empty_at_start", batches=self.spool.batches, bytes=self.spool.bytes)
@@ -150,6 +159,9 @@ class IngestService:
             )
             tasks.create_task(self.healer.run(self._stopping), name="energy-healer")  # heal (issue 14)
             self._core_tasks = [consumer, committer, drainer]  # rebirths ends when no Sparkplug route
+            rolling = None  # roll-ups (issue 14)
+            if self.rollups is not None:
+                rolling = tasks.create_task(self.rollups.run(), name="rollup-maintainer")
             await self._stopping.wait()
             log.info("shutdown_started")
             self.consumer.pause()
@@ -161,6 +173,8 @@ class IngestService:
                 committer.cancel()
             for task in (consumer, drainer, rebirths, health):
                 task.cancel()
+            if rolling is not None:  # roll-ups (issue 14): what is left stays dirty in rollups.sqlite
+                rolling.cancel()
         log.info("shutdown_complete")
 
     async def __aenter__(self) -> Self:
@@ -173,6 +187,8 @@ class IngestService:
         self.spool.close()
         self.dead_letters.close()
         self.deriver.close()
+        if self.rollups is not None:  # roll-ups (issue 14)
+            self.rollups.close()
         self.healer.close()  # heal (issue 14)
 
     def stop(self) -> None:
@@ -318,6 +334,8 @@ class IngestService:
                 self._influx_ok()
                 self.metrics.points_written.inc(len(batch.lines) - len(rejected))
                 batch.dead.extend(rejected)
+                if self.rollups is not None:  # roll-ups (issue 14): mark the buckets before the acks
+                    await self.rollups.written(batch.lines)
                 return
         if previous is not None:
             # Spool in arrival order: the batch before may still be retrying its own write.
@@ -478,6 +496,8 @@ class IngestService:
             if rejected:
                 await self.dead_letters.add_many(rejected)
                 self.metrics.dead_letters.labels(Reason.REJECTED_BY_DB.value).inc(len(rejected))
+            if self.rollups is not None:  # roll-ups (issue 14): mark the buckets before forgetting them
+                await self.rollups.written(body.decode().split("\n"))
             await self.spool.remove(batch_id, size)
             self.problems.pop(self.spool.name, None)
             self._influx_ok()

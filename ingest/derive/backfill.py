@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Collection, Hashable
+from collections.abc import Awaitable, Callable, Collection, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,7 +137,7 @@ async def backfill(
     limits: EnergyLimits | None = None,
     device: str | None = None,
     measurements: Collection[str] | None = None,
-    on_written: Callable[[list[Point]], object] | None = None,
+    on_written: Callable[[list[Point]], Awaitable[object]] | None = None,
 ) -> BackfillReport:
     """Recompute and write the intervals ending in [start_ns, end_ns]; see the module docstring.
 
@@ -165,7 +165,7 @@ async def backfill(
         if pending:
             await influx.write(lineprotocol.encode_batch(pending))
             if on_written is not None:
-                on_written(list(pending))
+                await on_written(list(pending))
             pending.clear()
 
     only_device = "" if device is None else f' AND "device" = {influxql_string(device)}'

@@ -34,6 +34,7 @@ from energy_core.factors import EmissionFactors
 from energy_core.influx import InfluxClient
 from ingest.derive.backfill import HOUR_NS, BackfillReport, IntervalMemo, backfill
 from ingest.derive.plausible import EnergyLimits
+from ingest.rollup import RollupMaintainer
 
 log = structlog.get_logger("ingest.follow")
 
@@ -80,6 +81,8 @@ class EnergyFollower:
         self.limits = limits or EnergyLimits()  # the live path's plausibility rule, same facts
         self.metrics = metrics or FollowerMetrics()
         self.last_pass_ok = False
+        # Roll-ups (issue 14): with INGEST_ENERGY=off the follower maintains them (docs/rollups.md).
+        self.rollups: RollupMaintainer | None = None
 
     async def run_once(self, now_ns: int | None = None) -> BackfillReport:
         """One pass over [now − window, now]; raises InfluxUnavailable/InfluxError when InfluxDB fails."""
@@ -92,6 +95,9 @@ class EnergyFollower:
             raise
         self.last_pass_ok = True
         self.metrics.passes.inc()
+        if self.rollups is not None:  # every measurement's hours in the window (never raises)
+            await self.rollups.mark_range(end_ns - self.window_ns, end_ns)
+            await self.rollups.run_round()
         self.metrics.implausible.inc(report.implausible)
         log.info(
             "energy_follow_pass",

@@ -34,8 +34,8 @@ intervals, and the interval from the last of them to the first live reading, are
 - **Failures.** InfluxDB down or refusing: the heal stays pending, ``ingest_energy_heals_failed_total``
   counts it, and it is retried with a backoff (at most a minute apart). A heal whose series got new late
   readings while it ran stays pending and runs again.
-- **Roll-ups.** ``on_points_written`` is called with every batch of points a heal wrote (the roll-up
-  maintainer's "buckets touched" hook).
+- **Roll-ups.** Every batch of points a heal writes is handed to the roll-up maintainer
+  (``rollups``, its "buckets touched" hook ``written``), which re-rolls those hours and days.
 """
 
 from __future__ import annotations
@@ -45,12 +45,13 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from energy_core import lineprotocol
 from energy_core.errors import InfluxError, InfluxUnavailable, StoreError
 from energy_core.factors import EmissionFactors
 from energy_core.influx import InfluxClient
@@ -72,7 +73,11 @@ POLL_MAX_S = 5.0
 # carrier → (measurement, register field)
 _REGISTER_OF = {carrier: (measurement, register) for measurement, (register, carrier) in REGISTERS.items()}
 
-PointsWritten = Callable[[list[Point]], object]
+
+class BucketsTouched(Protocol):
+    """The roll-up maintainer's hook (:class:`ingest.rollup.RollupMaintainer`): the raw lines written."""
+
+    async def written(self, lines: list[str]) -> None: ...
 
 
 def coalesce(
@@ -190,7 +195,7 @@ class Healer:
         *,
         delay_s: float = 60.0,
         metrics: HealMetrics | None = None,
-        on_points_written: PointsWritten | None = None,
+        rollups: BucketsTouched | None = None,
         waiting_for_writes: Callable[[], bool] | None = None,
         merge_gap_ns: int = DAY_NS,
         max_ranges: int = 16,
@@ -204,7 +209,7 @@ class Healer:
         self.delay_ns = int(delay_s * NS)
         self.wait_for_readings_ns = max(10 * self.delay_ns, 60 * NS)
         self.metrics = metrics or HealMetrics()
-        self.on_points_written = on_points_written
+        self.rollups = rollups
         self.waiting_for_writes = waiting_for_writes
         self.merge_gap_ns = merge_gap_ns
         self.max_ranges = max_ranges
@@ -227,7 +232,7 @@ class Healer:
         influx: InfluxClient,
         deriver: Deriver,
         metrics_registry: CollectorRegistry | None = None,
-        on_points_written: PointsWritten | None = None,
+        rollups: BucketsTouched | None = None,
         waiting_for_writes: Callable[[], bool] | None = None,
     ) -> Healer:
         """The healer of an ingest process, attached to its deriver (either ``INGEST_ENERGY`` mode).
@@ -242,7 +247,7 @@ class Healer:
             energy_limits(settings, registry),
             delay_s=settings.ingest_heal_delay_s,
             metrics=HealMetrics(metrics_registry),
-            on_points_written=on_points_written,
+            rollups=rollups,
             waiting_for_writes=waiting_for_writes,
         )
         deriver.late_sink = healer
@@ -356,7 +361,7 @@ class Healer:
                 limits=self.limits,
                 device=device,
                 measurements=(measurement,),
-                on_written=self.on_points_written,
+                on_written=None if self.rollups is None else self._touched,
             )
             total.registers_read += report.registers_read
             total.energy_points += report.energy_points
@@ -385,6 +390,11 @@ class Healer:
         self.metrics.done.inc()
         await self.save()
         return True
+
+    async def _touched(self, points: list[Point]) -> None:
+        """Tell the roll-up maintainer which buckets a heal rewrote (it re-rolls them later)."""
+        if self.rollups is not None:
+            await self.rollups.written([lineprotocol.encode(p) for p in points])
 
     def _failed(self, series: str, exc: Exception) -> None:
         pending = self.pending.get(series)

@@ -109,7 +109,9 @@ async def assert_backfill_changes_nothing(isolated: Isolation, expected: dict[in
 async def test_a_two_day_back_fill_in_front_of_live_data_heals_energy_and_emissions_like_a_clean_run(
     isolated: Isolation, tmp_path: Path
 ):
-    settings = ingest_settings(isolated, tmp_path / "data", ingest_heal_delay_s=2.0)
+    settings = ingest_settings(
+        isolated, tmp_path / "data", ingest_heal_delay_s=2.0, ingest_rollup_delay_s=0.2
+    )
     async with running_ingest(settings, REGISTRY) as service:
         await publish(isolated, messages(isolated.prefix, LIVE))
         live = intervals(LIVE)
@@ -127,6 +129,23 @@ async def test_a_two_day_back_fill_in_front_of_live_data_heals_energy_and_emissi
         assert sample(service, "ingest_energy_heals_failed_total") == 0
         assert sample(service, "ingest_energy_heal_intervals_total") >= len(BACK)
         assert await eventually(lambda: stored(isolated, "emissions", "co2e_kg").keys() == expected.keys())
+
+        # The roll-up maintainer heard of the healed buckets: hourly sums equal the raw ones.
+        def rolled(measurement: str, field: str) -> float | None:
+            rows = isolated.query(
+                f'SELECT sum("{field}") FROM "{isolated.db}"."rollup_1h"."{measurement}" '  # noqa: S608
+                "WHERE \"device\" = 'hm-1'"
+                + (" AND \"method\" = 'location'" if measurement == "emissions" else "")
+            )
+            return float(str(rows[0][1])) if rows and rows[0][1] is not None else None
+
+        total = sum(expected.values())
+        assert await eventually(lambda: rolled("energy", "kwh") == pytest.approx(total)), rolled(
+            "energy", "kwh"
+        )
+        assert await eventually(
+            lambda: rolled("emissions", "co2e_kg") == pytest.approx(total * HEAT_G_PER_KWH / 1000)
+        ), rolled("emissions", "co2e_kg")
     assert_clean(isolated, expected)
     await assert_backfill_changes_nothing(isolated, expected)
 

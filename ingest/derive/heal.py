@@ -18,8 +18,9 @@ intervals, and the interval from the last of them to the first live reading, are
   durable and before its messages are acked. A crash before the save: the messages are redelivered,
   found late again, noted again. A heal is deleted only after every point of it was written.
 - **Settled.** A series is healed once no late reading came for ``INGEST_HEAL_DELAY_S``, and at the
-  latest ten delays after its first one. It waits (up to ``10 × delay``, at least a minute) until
-  the last late reading noted is stored in InfluxDB, and while ingest's spool holds points: the
+  latest ten delays after its first one; up to ``concurrency`` (4) series are healed at once.
+  It waits (up to ``10 × delay``, at least a minute) until the last late reading noted is stored
+  in InfluxDB, and while ingest's spool holds points: the
   readings of a batch being written (or spooled) are not healed before they are there. (A batch
   whose write outlasts the delay, which InfluxDB's client retries bound to well under the default
   minute before it spools, could still land after a heal read its range.)
@@ -201,6 +202,7 @@ class Healer:
         max_ranges: int = 16,
         lookback_ns: int = 35 * DAY_NS,
         chunk_ns: int = DAY_NS,
+        concurrency: int = 4,
     ) -> None:
         self.store = store
         self.influx = influx
@@ -215,6 +217,7 @@ class Healer:
         self.max_ranges = max_ranges
         self.lookback_ns = lookback_ns
         self.chunk_ns = chunk_ns
+        self.concurrency = concurrency  # series healed at once (InfluxDB round trips overlap)
         self.pending = store.load()
         self._seq = max((p.seq for p in self.pending.values()), default=0)
         self._dirty: set[str] = set()
@@ -298,18 +301,27 @@ class Healer:
 
     async def heal_due(self, now_ns: int | None = None) -> int:
         """Heal every series that is due; returns how many were done. Failures stay pending."""
-        done = 0
         due = self.due(now_ns)
-        if due and self.waiting_for_writes is not None and self.waiting_for_writes():
+        if not due:
+            return 0
+        if self.waiting_for_writes is not None and self.waiting_for_writes():
             log.debug("energy_heal_waits_for_writes", series=len(due))
             return 0
-        for series in due:
-            try:
-                if await self.heal(series):
-                    done += 1
-            except (InfluxUnavailable, InfluxError) as exc:
-                self._failed(series, exc)
-        return done
+        slots = asyncio.Semaphore(self.concurrency)
+
+        async def one(series: str) -> bool:
+            async with slots:
+                try:
+                    return await self.heal(series)
+                except (InfluxUnavailable, InfluxError) as exc:
+                    self._failed(series, exc)
+                except StoreError as exc:  # healed; its removal is saved at the next save
+                    log.error("energy_heal_store_failed", error=str(exc))
+                return False
+
+        async with asyncio.TaskGroup() as tasks:
+            healing = [tasks.create_task(one(series)) for series in due]
+        return sum(task.result() for task in healing)
 
     async def heal(self, series: str) -> bool:
         """Recompute ``series`` over its pending ranges; True when it was done (and removed).

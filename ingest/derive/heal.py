@@ -333,6 +333,12 @@ class Healer:
         if pending is None:
             return False
         device, carrier = parse_series_key(series)
+        if carrier not in _REGISTER_OF:  # a row this version cannot heal (not written by it)
+            log.error("energy_heal_dropped", device=device, carrier=carrier, reason="no register for carrier")
+            del self.pending[series]
+            self._dirty.add(series)
+            self.metrics.pending.set(len(self.pending))
+            return False
         measurement, register = _REGISTER_OF[carrier]
         seq, ranges = pending.seq, list(pending.ranges)
         now = time.time_ns()

@@ -150,3 +150,20 @@ async def test_pending_heals_survive_a_restart_and_a_burst_of_readings_is_one_co
             assert restored.due(pending.updated_ns + 3600 * NS) == [key]
         finally:
             restored.close()
+
+
+async def test_a_stored_heal_of_a_carrier_without_a_register_is_dropped_and_logged_not_retried(
+    tmp_path: Path,
+):
+    path = tmp_path / "heal.sqlite"
+    async with InfluxClient("http://127.0.0.1:9", "unused") as influx:  # never asked
+        healer = Healer(HealStore(path), influx, EmissionFactors.load(), delay_s=0)
+        try:
+            healer.note(series_key("hm-1", "steam"), T0 * NS)
+            await healer.save()
+            assert await healer.heal_due() == 0
+            await healer.save()
+            assert healer.pending == {}
+            assert healer.store.load() == {}
+        finally:
+            healer.close()

@@ -34,6 +34,7 @@ from ingest.batch import Batcher
 from ingest.commits import Committer
 from ingest.config import IngestSettings
 from ingest.derive.deriver import Deriver
+from ingest.derive.heal import Healer
 from ingest.flow import SHUTDOWN, FlowControl
 from ingest.health import HealthServer
 from ingest.metrics import IngestMetrics
@@ -68,6 +69,7 @@ class IngestService:
     committer: Committer
     rebirths: RebirthRequester | None  # None when no route reads Sparkplug
     rollups: RollupMaintainer | None  # None when INGEST_ROLLUP says another process maintains them
+    healer: Healer  # late register readings: energy and emissions recomputed (docs/emissions.md)
 
     def __init__(self, settings: IngestSettings, registry: Registry) -> None:
         self.settings = settings
@@ -150,6 +152,17 @@ class IngestService:
         if self.rollups is not None:
             stack.callback(self.rollups.close)
             self.sink.on_written.append(self.rollups.written)
+        # Late registers (a back-fill in front of live data) heal energy, emissions and roll-ups.
+        self.healer = Healer.for_service(
+            settings,
+            self.registry,
+            self.influx,
+            self.deriver,
+            metrics.registry,
+            rollups=self.rollups,
+            waiting_for_writes=lambda: not self.spool.empty,
+        )
+        stack.callback(self.healer.close)
         self.committer = Committer(
             self.batcher,
             self.sink,
@@ -193,6 +206,7 @@ class IngestService:
             ]
             if self.rebirths is not None:
                 helpers.append(tasks.create_task(self.rebirths.run(), name="sparkplug-rebirths"))
+            helpers.append(tasks.create_task(self.healer.run(self._stopping), name="energy-healer"))
             if self.rollups is not None:  # what is left stays dirty in rollups.sqlite for the next start
                 helpers.append(tasks.create_task(self.rollups.run(), name="rollup-maintainer"))
 

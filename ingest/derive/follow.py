@@ -14,8 +14,9 @@ Correctness:
 - Late and out-of-order readings: any reading stored with a timestamp inside the window is
   placed in time order at the next pass; its interval and its successor's are rewritten.
   A reading older than the window when it reaches InfluxDB (an ingest or InfluxDB outage longer
-  than the window, a device uploading old data) is not seen: run ``python -m ingest backfill``
-  for that range.
+  than the window, a device uploading old data) is not seen here: the ingest replicas heal the
+  readings older than ``INGEST_HEAL_OLDER_THAN_S`` that they receive (:mod:`ingest.derive.heal`);
+  for anything else (a spool drained after a long InfluxDB outage) run ``python -m ingest backfill``.
 - Exactly one follower should run (a singleton). Two overlapping ones are harmless: both write
   the same points to the same series and timestamps, and InfluxDB keeps one.
 """

@@ -116,11 +116,13 @@ def throughput(readings: int, devices: int) -> dict[str, float]:
             finally:
                 ingest.stop()
             if mode == "on":
-                raw = influx_query(stack.influx_url, db, 'SELECT count("energy_kwh") FROM "district_heating"')
+                raw = influx_query(
+                    stack.influx_url, db, 'SELECT count("supply_temp_c") FROM "district_heating"'
+                )
                 rolled = influx_query(
                     stack.influx_url,
                     db,
-                    f'SELECT sum("energy_kwh_count") FROM "{db}"."rollup_1h"."district_heating"',  # noqa: S608
+                    f'SELECT sum("supply_temp_c_count") FROM "{db}"."rollup_1h"."district_heating"',  # noqa: S608
                 )
                 last = influx_query(
                     stack.influx_url,
@@ -290,7 +292,7 @@ def main() -> None:
     print(f"  INGEST_ROLLUP=off (again)   {r['bench-off-2']:>10,.0f} readings/s")
     print(
         f"  roll-ups complete {r['lag_after_last_ack_s']:.1f} s after the last ack; "
-        f"{r['rollup_points']:,.0f} roll-up points; raw district_heating points {r['raw_points']:,.0f},"
+        f"{r['rollup_points']:,.0f} roll-up points; raw supply_temp_c values {r['raw_points']:,.0f},"
         f" their count in rollup_1h {r['rolled_count']:,.0f} ({r['rolled_hour_rows']:,.0f} hourly rows)"
     )
 

@@ -156,13 +156,13 @@ def rollup_fields(measurement: str) -> tuple[str, ...]:
 
 
 def _hourly_select(measurement: str) -> str:
-    """Roll-up fields computed from raw points."""
+    """Roll-up fields computed from raw points (each gauge's ``f_mean`` is ``f_sum / f_count``,
+    computed by the caller: one aggregate fewer per gauge for InfluxDB to evaluate)."""
     parts: list[str] = []
     for f in GAUGE_FIELDS[measurement]:
         parts.append(
             f"sum({q(f)}) AS {q(f + '_sum')}, count({q(f)}) AS {q(f + '_count')}, "
-            f"min({q(f)}) AS {q(f + '_min')}, max({q(f)}) AS {q(f + '_max')}, "
-            f"mean({q(f)}) AS {q(f + '_mean')}"
+            f"min({q(f)}) AS {q(f + '_min')}, max({q(f)}) AS {q(f + '_max')}"
         )
     for f in REGISTER_FIELDS[measurement]:
         parts.append(f"last({q(f)}) AS {q(f + '_last')}, first({q(f)}) AS {q(f + '_first')}")
@@ -198,7 +198,8 @@ def _daily_select(measurement: str) -> str:
 def hourly_query(measurement: str, start_ns: int, end_ns: int, *, db: str) -> str:
     """The hourly roll-up rows of ``measurement`` for the whole hours in [start, end), from raw.
 
-    One row per series and hour that has points; the row's time is the hour's start.
+    One row per series and hour that has points; the row's time is the hour's start. The caller
+    adds each gauge's ``f_mean`` = ``f_sum / f_count`` (:func:`with_means`).
     """
     _check_hours(start_ns, end_ns)
     return (
@@ -212,7 +213,7 @@ def daily_query(measurement: str, day: dt.date, *, db: str) -> str:
 
     No ``GROUP BY time``: the day's bounds are explicit (23 h or 25 h on DST days), so the answer
     does not depend on how the server handles ``tz()``; the caller stamps rows with the day's start
-    (:func:`day_bounds`) and computes each gauge's ``f_mean`` as ``f_sum / f_count``.
+    (:func:`day_bounds`) and adds each gauge's ``f_mean`` (:func:`with_means`).
     """
     start_ns, end_ns = day_bounds(day)
     return (
@@ -241,6 +242,16 @@ def total_daily_query(total: str, day: dt.date, *, db: str) -> str:
         f"SELECT sum({q(field)}) AS {q(field)} FROM {qualified(db, RP_1D, TOTAL_OF[total])}"  # noqa: S608 (schema names, ints)
         f" WHERE time >= {start_ns} AND time < {end_ns} GROUP BY {tags}"
     )
+
+
+def with_means(measurement: str, fields: dict[str, float]) -> dict[str, float]:
+    """Add each gauge's ``f_mean`` = ``f_sum / f_count`` to a roll-up row's fields (in place)."""
+    for f in GAUGE_FIELDS[measurement]:
+        count = fields.get(f"{f}_count")
+        total = fields.get(f"{f}_sum")
+        if count and total is not None:
+            fields[f"{f}_mean"] = total / count
+    return fields
 
 
 def _check_hours(start_ns: int, end_ns: int) -> None:

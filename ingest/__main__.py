@@ -245,7 +245,7 @@ def _energy(
             )
             # Roll-ups (issue 14): the follower maintains them for INGEST_ENERGY=off replicas.
             follower.rollups = RollupMaintainer.for_settings(
-                settings, influx, follower.metrics.registry, role="follower"
+                settings, follower.metrics.registry, role="follower", influx=influx
             )
             if not args.follow:
                 await follower.run_once()

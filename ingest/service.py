@@ -148,9 +148,9 @@ class IngestService:
         )
         self.sink = Sink(self.influx, self.spool, self.dead_letters, metrics, self.problems)
         # Roll-ups (docs/rollups.md): every successful write marks its buckets before it is acked.
-        self.rollups = RollupMaintainer.for_settings(settings, self.influx, metrics.registry, role="service")
+        self.rollups = RollupMaintainer.for_settings(settings, metrics.registry, role="service")
         if self.rollups is not None:
-            stack.callback(self.rollups.close)
+            stack.push_async_callback(self.rollups.aclose)
             self.sink.on_written.append(self.rollups.written)
         # Late registers (a back-fill in front of live data) heal energy, emissions and roll-ups.
         self.healer = Healer.for_service(

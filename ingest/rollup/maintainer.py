@@ -41,7 +41,8 @@ log = structlog.get_logger("ingest.rollup")
 
 RETRY_MIN_S = 1.0
 RETRY_MAX_S = 30.0
-TICK_S = 5.0  # the lag gauge is refreshed at least this often
+TICK_S = 5.0
+QUERY_TIMEOUT_S = 120.0  # the lag gauge is refreshed at least this often
 _MISSING = ("retention policy not found", "database not found")
 
 
@@ -98,6 +99,7 @@ class RollupMaintainer:
         self._wake = asyncio.Event()
         self._policies: PolicyOutcome = "deferred"  # "refused": logged once, never asked again
         self._retry_s = RETRY_MIN_S
+        self._owns_client = False
         if store is not None:
             left = store.load()
             if left:
@@ -109,12 +111,16 @@ class RollupMaintainer:
     def for_settings(
         cls,
         settings: IngestSettings,
-        influx: InfluxClient,
         registry: CollectorRegistry,
         *,
         role: Literal["service", "follower"],
+        influx: InfluxClient | None = None,
     ) -> RollupMaintainer | None:
-        """The maintainer this process should run, or None (``INGEST_ROLLUP``; see the module docstring)."""
+        """The maintainer this process should run, or None (``INGEST_ROLLUP``; see the module docstring).
+
+        Without ``influx`` it opens a client of its own with a long timeout (``aclose`` closes it):
+        a roll-up query over thousands of series may take longer than a write should.
+        """
         mode = settings.ingest_rollup
         if mode == "off":
             return None
@@ -123,14 +129,16 @@ class RollupMaintainer:
         store = None
         if role == "service":  # the follower's marks are its window, recomputed every pass
             store = DirtyStore(settings.ingest_data_dir / "rollups.sqlite")
-        return cls(
-            influx,
+        maintainer = cls(
+            influx or InfluxClient.from_settings(settings, timeout_s=QUERY_TIMEOUT_S),
             registry,
             delay_s=settings.ingest_rollup_delay_s if role == "service" else 0.0,
             store=store,
             rollup_days=settings.ingest_rollup_retention_days,
             raw_days=settings.ingest_raw_retention_days,
         )
+        maintainer._owns_client = influx is None
+        return maintainer
 
     async def prepare(self) -> None:
         """Create the roll-up policies and set the raw one's duration now (else at the first round)."""
@@ -138,9 +146,12 @@ class RollupMaintainer:
             self.influx, rollup_days=self.rollup_days, raw_days=self.raw_days
         )
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
+        """Close the dirty store and the client this maintainer opened."""
         if self.store is not None:
             self.store.close()
+        if self._owns_client:
+            await self.influx.__aexit__(None, None, None)
 
     # -- marking (next to the hot path) -------------------------------------------------------------
 
@@ -214,13 +225,13 @@ class RollupMaintainer:
                 report.add(await self.roller.roll_local_day(day, unit))
             except InfluxUnavailable as exc:
                 self._failed(snapshot, str(exc))
-                return report
+                return self._count(report)
             except InfluxError as exc:
                 if any(text in exc.body for text in _MISSING):
                     if self._policies == "done":  # dropped meanwhile: recreate at the next round
                         self._policies = "deferred"
                     self._failed(snapshot, exc.body)
-                    return report
+                    return self._count(report)
                 self.metrics.failures.labels("rejected").inc()
                 log.error(
                     "rollup_bucket_rejected",
@@ -237,9 +248,7 @@ class RollupMaintainer:
             for key in keys:
                 snapshot.pop(key)
         self._retry_s = RETRY_MIN_S
-        self.metrics.buckets.labels(rollups.RP_1H).inc(report.hours)
-        self.metrics.buckets.labels(rollups.RP_1D).inc(report.days)
-        self.metrics.points.inc(report.points)
+        self._count(report)
         self._refresh(time.monotonic())
         log.info(
             "rollup_round",
@@ -249,6 +258,13 @@ class RollupMaintainer:
             dirty=len(self.dirty),
             seconds=round(time.perf_counter() - started, 3),
         )
+        return report
+
+    def _count(self, report: RollReport) -> RollReport:
+        """Count what a round wrote (also the days a failed round finished before it failed)."""
+        self.metrics.buckets.labels(rollups.RP_1H).inc(report.hours)
+        self.metrics.buckets.labels(rollups.RP_1D).inc(report.days)
+        self.metrics.points.inc(report.points)
         return report
 
     def _failed(self, remaining: dict[Key, int], error: str) -> None:

@@ -61,16 +61,6 @@ def _fields(columns: list[str], row: list[Any]) -> dict[str, float]:
     return {c: float(v) for c, v in zip(columns[1:], row[1:], strict=True) if v is not None}
 
 
-def _with_means(measurement: str, fields: dict[str, float]) -> dict[str, float]:
-    """A daily row's ``f_mean`` from its ``f_sum`` and ``f_count`` (exact, not a mean of means)."""
-    for f in rollups.GAUGE_FIELDS[measurement]:
-        count = fields.get(f"{f}_count")
-        total = fields.get(f"{f}_sum")
-        if count and total is not None:
-            fields[f"{f}_mean"] = total / count
-    return fields
-
-
 class Roller:
     """Recomputes buckets with one InfluxDB client; ``write_batch`` lines per write."""
 
@@ -91,26 +81,26 @@ class Roller:
                 log.info("rollup_points_beyond_retention", rp=rp, error=exc.body[:200])
         return len(lines)
 
-    async def roll_hours(self, measurement: str, hours: Iterable[int]) -> RollReport:
+    async def roll_hours(self, measurement: str, hours: Iterable[int], *, max_hours: int = 24) -> RollReport:
         """Recompute ``measurement``'s hourly buckets starting at ``hours`` (ns) from raw."""
         report = RollReport()
         lines: list[str] = []
-        for start, end in rollups.hour_runs(hours, max_hours=24):
+        for start, end in rollups.hour_runs(hours, max_hours=max_hours):
             report.hours += (end - start) // rollups.HOUR_NS
             results = await self.influx.query(rollups.hourly_query(measurement, start, end, db=self.db))
             for series in _series(results):
                 columns, tags = series["columns"], series.get("tags") or {}
                 for row in series["values"]:
-                    fields = _fields(columns, row)
+                    fields = rollups.with_means(measurement, _fields(columns, row))
                     if fields:
                         lines.append(_line(measurement, tags, fields, int(row[0])))
         report.points += await self._write(lines, RP_1H)
         return report
 
-    async def roll_total_hours(self, total: str, hours: Iterable[int]) -> int:
+    async def roll_total_hours(self, total: str, hours: Iterable[int], *, max_hours: int = 24) -> int:
         """Recompute the across-site sums ``total`` of the given hours from the per-series ``rollup_1h``."""
         lines: list[str] = []
-        for start, end in rollups.hour_runs(hours, max_hours=24):
+        for start, end in rollups.hour_runs(hours, max_hours=max_hours):
             results = await self.influx.query(rollups.total_hourly_query(total, start, end, db=self.db))
             for series in _series(results):
                 columns, tags = series["columns"], series.get("tags") or {}
@@ -120,25 +110,36 @@ class Roller:
                         lines.append(_line(total, tags, fields, int(row[0])))
         return await self._write(lines, RP_1H)
 
-    async def roll_day(self, measurement: str, day: dt.date) -> RollReport:
-        """Recompute ``measurement``'s local-day bucket ``day`` from ``rollup_1h``."""
-        start_ns, _ = rollups.day_bounds(day)
-        results = await self.influx.query(rollups.daily_query(measurement, day, db=self.db))
+    async def _per_day(
+        self, statements: list[str], days: list[dt.date]
+    ) -> list[tuple[dt.date, dict[str, Any]]]:
+        """Run one statement per day in one request; the series of each, with its day."""
+        results = await self.influx.query(";".join(statements), method="POST")
+        out: list[tuple[dt.date, dict[str, Any]]] = []
+        for i, result in enumerate(results):
+            day = days[int(result.get("statement_id", i))]
+            out.extend((day, series) for series in result.get("series") or ())
+        return out
+
+    async def roll_days(self, measurement: str, days: list[dt.date]) -> RollReport:
+        """Recompute ``measurement``'s local-day buckets ``days`` from ``rollup_1h`` (one request)."""
+        statements = [rollups.daily_query(measurement, day, db=self.db) for day in days]
         lines: list[str] = []
-        for series in _series(results):
+        for day, series in await self._per_day(statements, days):
+            start_ns, _ = rollups.day_bounds(day)
             columns, tags = series["columns"], series.get("tags") or {}
             for row in series["values"]:
-                fields = _with_means(measurement, _fields(columns, row))
+                fields = rollups.with_means(measurement, _fields(columns, row))
                 if fields:
                     lines.append(_line(measurement, tags, fields, start_ns))
-        return RollReport(days=1, points=await self._write(lines, RP_1D))
+        return RollReport(days=len(days), points=await self._write(lines, RP_1D))
 
-    async def roll_total_day(self, total: str, day: dt.date) -> int:
-        """Recompute the across-site sums ``total`` of local ``day`` from the per-series ``rollup_1d``."""
-        start_ns, _ = rollups.day_bounds(day)
-        results = await self.influx.query(rollups.total_daily_query(total, day, db=self.db))
+    async def roll_total_days(self, total: str, days: list[dt.date]) -> int:
+        """Recompute the across-site sums ``total`` of local ``days`` from the per-series ``rollup_1d``."""
+        statements = [rollups.total_daily_query(total, day, db=self.db) for day in days]
         lines: list[str] = []
-        for series in _series(results):
+        for day, series in await self._per_day(statements, days):
+            start_ns, _ = rollups.day_bounds(day)
             columns, tags = series["columns"], series.get("tags") or {}
             for row in series["values"]:
                 fields = _fields(columns, row)
@@ -146,24 +147,29 @@ class Roller:
                     lines.append(_line(total, tags, fields, start_ns))
         return await self._write(lines, RP_1D)
 
-    async def roll_local_day(self, day: dt.date, hours: Mapping[str, Iterable[int]]) -> RollReport:
-        """One unit of work: the given hours (per measurement) of local ``day``, then the day itself.
+    async def roll_local_days(self, days: list[dt.date], hours: Mapping[str, Iterable[int]]) -> RollReport:
+        """One unit of work: the given hours (per measurement, all within ``days``), then those local days.
 
-        ``hours`` maps a measurement to the hour starts to recompute (all of them in ``day``);
-        measurements absent from it are left alone.
+        Order matters, each step reads the one before: hours from raw, their totals, the days from
+        ``rollup_1h``, the days' totals. Measurements absent from ``hours`` are left alone.
         """
         report = RollReport()
+        # Hourly answers are series × hours rows: at most a day per query keeps them bounded.
         for measurement, its_hours in hours.items():
             report.add(await self.roll_hours(measurement, its_hours))
         for total, of in rollups.TOTAL_OF.items():
             if of in hours:
                 report.points += await self.roll_total_hours(total, hours[of])
         for measurement in hours:
-            report.add(await self.roll_day(measurement, day))
+            report.add(await self.roll_days(measurement, days))
         for total, of in rollups.TOTAL_OF.items():
             if of in hours:
-                report.points += await self.roll_total_day(total, day)
+                report.points += await self.roll_total_days(total, days)
         return report
+
+    async def roll_local_day(self, day: dt.date, hours: Mapping[str, Iterable[int]]) -> RollReport:
+        """:meth:`roll_local_days` of one day (the maintainer's unit of work)."""
+        return await self.roll_local_days([day], hours)
 
 
 def by_local_day(keys: Iterable[tuple[str, int]]) -> dict[dt.date, dict[str, set[int]]]:

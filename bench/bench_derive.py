@@ -19,14 +19,13 @@ import orjson
 from energy_core.factors import EmissionFactors
 from energy_core.registry import AssetFile, Registry
 from energy_core.schema import Message
+from energy_core.timeutil import NS
 from ingest.adapters import Router, default_routes
 from ingest.derive.deriver import Deriver
 from ingest.derive.energy import EnergyState
 from ingest.derive.state import EnergyStore
 from ingest.normalise import Normaliser
 from ingest.pipeline import Pipeline
-
-NS = 1_000_000_000
 
 
 def registry(devices: int) -> Registry:

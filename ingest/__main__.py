@@ -10,7 +10,7 @@ import datetime as dt
 import signal
 import sys
 
-from energy_core import logs
+from energy_core import logs, timeutil
 from energy_core.errors import ConfigError, Reason, StoreError
 from energy_core.factors import EmissionFactors
 from energy_core.registry import Registry
@@ -183,17 +183,15 @@ def _ids(text: str) -> list[int]:
 
 def _utc_ns(text: str) -> int:
     """An RFC 3339 time (no offset: UTC) as ns since the epoch."""
-    moment = dt.datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+    return timeutil.parse_iso(text, naive=dt.UTC)
 
 
 def _backfill(
     settings: IngestSettings, factors: EmissionFactors, registry: Registry, args: argparse.Namespace
 ) -> int:
     from energy_core.influx import InfluxClient
-    from ingest.derive.backfill import HOUR_NS, backfill
+    from energy_core.timeutil import HOUR_NS
+    from ingest.derive.backfill import backfill
     from ingest.derive.plausible import energy_limits
 
     if args.end < args.start or args.chunk_hours <= 0 or args.lookback_days < 0:
@@ -229,8 +227,8 @@ def _energy(
     settings: IngestSettings, factors: EmissionFactors, registry: Registry, args: argparse.Namespace
 ) -> int:
     from energy_core.influx import InfluxClient
-    from ingest.derive.backfill import HOUR_NS
-    from ingest.derive.follow import NS, EnergyFollower
+    from energy_core.timeutil import HOUR_NS, NS
+    from ingest.derive.follow import EnergyFollower
     from ingest.derive.plausible import energy_limits
     from ingest.health import HealthServer
 

@@ -28,13 +28,14 @@ from energy_core.influx import InfluxClient, is_missing_database
 from energy_core.registry import Registry
 from energy_core.replay import publish_messages
 from energy_core.schema import Message
+from energy_core.timeutil import NS
 from ingest.adapters import DEFAULT_VENDOR_MAPS, Router, default_routes
 from ingest.config import IngestSettings
 from ingest.derive.deriver import Deriver
 from ingest.health import HealthServer
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import AckToken, MqttConsumer
-from ingest.normalise import NS, Normaliser
+from ingest.normalise import Normaliser
 from ingest.pipeline import Pipeline
 from ingest.spool import Spool, SpoolFull
 

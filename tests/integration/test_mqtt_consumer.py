@@ -270,9 +270,9 @@ async def test_a_qos_2_message_acked_with_pubrec_is_not_redelivered(
 
 
 def publish_qos2(url: str, topic: str, payload: bytes) -> None:
-    host, port, _tls, _user, _password = mqtt_endpoint(url)
+    endpoint = mqtt_endpoint(url)
     client = paho.Client(CallbackAPIVersion.VERSION2)
-    client.connect(host, port)
+    client.connect(endpoint.host, endpoint.port)
     client.loop_start()
     try:
         client.publish(topic, payload, qos=2).wait_for_publish(timeout=10)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """API latency: a 30-day hourly energy query of one site holding 1-minute data (SPEC §10: p99 ≤ 100 ms).
 
-    uv run python bench/bench_api.py [--requests 300] [--days 30]
+    uv run python -m bench.bench_api [--requests 300] [--days 30]
 
 Starts its own Mosquitto and InfluxDB (deploy/local/services.py) in a temporary folder, loads
 ``days`` × 1440 one-minute ``district_heating`` register points and as many ``energy`` interval
@@ -20,16 +20,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from api.auth import hash_key  # noqa: E402 (after the path set-up above)
-from bench.common import (  # noqa: E402
+from api.auth import hash_key
+from bench.common import (
+    ROOT,
     BenchFailure,
     load_average,
     local_services,
@@ -37,9 +34,9 @@ from bench.common import (  # noqa: E402
     machine,
     percentile,
 )
-from energy_core.influx import InfluxClient  # noqa: E402
-from energy_core.lineprotocol import encode_batch  # noqa: E402
-from energy_core.schema import Point  # noqa: E402
+from energy_core.influx import InfluxClient
+from energy_core.lineprotocol import encode_batch
+from energy_core.schema import Point
 
 SITE, DEVICE, DB = "bench-1", "hm-bench-1", "bench"
 TAGS = (("device", DEVICE), ("network", "borlange"), ("owner", "tunabyggen"), ("site", SITE))

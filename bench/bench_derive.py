@@ -1,6 +1,6 @@
 """Cost of the derive step on the hot path (thermal power, interval energy, emissions) and of its commit.
 
-    uv run python bench/bench_derive.py [--devices 10000] [--readings 100000]
+    uv run python -m bench.bench_derive [--devices 10000] [--readings 100000]
 
 Prints µs per message through Pipeline.process with and without the deriver, and the time to
 persist one batch of register history (5,000 readings) to SQLite.

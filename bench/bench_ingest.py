@@ -1,6 +1,6 @@
 """End-to-end ingest throughput (QoS 1, ack after write) next to bare MQTT clients' drain rates.
 
-    uv run python bench/bench_ingest.py [--readings 200000] [--devices 10000] [--batch-size 5000]
+    uv run python -m bench.bench_ingest [--readings 200000] [--devices 10000] [--batch-size 5000]
                                         [--per-message 1]
 
 Every consumer drains the same QoS 1 messages, queued on its own persistent session
@@ -20,11 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import orjson
 import paho.mqtt.client as paho
@@ -33,7 +31,6 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     BenchFailure,
     IngestProcess,

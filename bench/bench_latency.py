@@ -1,6 +1,6 @@
 """Publish → queryable latency under a steady stream (SPEC §10: p99 ≤ 1 s at 5,000 readings/s).
 
-    uv run python bench/bench_latency.py [--rate 5000] [--seconds 30] [--probe-ms 100] [--poll-ms 10]
+    uv run python -m bench.bench_latency [--rate 5000] [--seconds 30] [--probe-ms 100] [--poll-ms 10]
 
 - background: a separate process publishes native v1 heat-meter readings at ``rate`` msg/s
   (QoS 1, simulators.publisher.Publisher), one device per reading slot so each of ``rate``
@@ -24,17 +24,14 @@ import argparse
 import itertools
 import multiprocessing
 import statistics
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event as EventType
-from pathlib import Path
 
 import orjson
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     BenchFailure,
     IngestProcess,

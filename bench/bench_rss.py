@@ -1,6 +1,6 @@
 """Ingest's peak memory with 10,000 registered devices (SPEC §10: RSS ≤ 200 MB).
 
-    uv run python bench/bench_rss.py [--devices 10000] [--readings-per-device 5]
+    uv run python -m bench.bench_rss [--devices 10000] [--readings-per-device 5]
 
 Writes an ASSETS_FILE with ``devices`` heat meters (one substation site each), queues
 ``devices × readings-per-device`` native v1 readings on ingest's persistent session, then starts
@@ -14,12 +14,10 @@ device's register history (for interval energy) in memory.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bench_ingest import preload_fleet
 from bench.common import (
     BenchFailure,

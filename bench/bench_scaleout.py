@@ -1,6 +1,6 @@
 """Scale-out: 1, 2 and 3 ingest processes sharing one MQTT subscription group.
 
-    uv run python bench/bench_scaleout.py [--readings 100000] [--devices 1000] [--counts 1 2 3]
+    uv run python -m bench.bench_scaleout [--readings 100000] [--devices 1000] [--counts 1 2 3]
 
 For each process count N, in one Mosquitto + InfluxDB pair (a fresh topic prefix and database
 per N), N ``python -m ingest`` processes share one ``INGEST_SHARED_GROUP`` with distinct
@@ -24,13 +24,10 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import sys
 import time
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bench_ingest import preload_fleet
 from bench.common import (
     ACKED,

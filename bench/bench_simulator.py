@@ -1,6 +1,6 @@
 """How fast the simulator publishes to a real Mosquitto (SPEC §8: 5,000 msg/s for 7,000 sites).
 
-    uv run python bench/bench_simulator.py [--sites 7000] [--rate 5000] [--seconds 30]
+    uv run python -m bench.bench_simulator [--sites 7000] [--rate 5000] [--seconds 30]
 
 Starts a private Mosquitto with energy_testing/services.py, runs ``python -m simulators`` live
 at the target rate (QoS 1, realistic faults, every format) and then as fast as possible, and
@@ -17,8 +17,6 @@ import tempfile
 from pathlib import Path
 
 from energy_testing import services as local_services
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _run(argv: list[str]) -> str:

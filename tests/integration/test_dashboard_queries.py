@@ -22,8 +22,8 @@ from dashboards.datasources import INFLUX_UID
 from dashboards.expand import ALL, TimeRange, expand, interval_for, regex_value
 from dashboards.lint import panels_of
 from energy_core.schema import Point
+from energy_testing.world import Services
 from tests import dashboard_dataset as dataset
-from tests.conftest import Services
 
 pytestmark = pytest.mark.integration
 

@@ -22,10 +22,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 import ingest.mqtt
 from energy_core.schema import Message
 from energy_core.settings import mqtt_endpoint
+from energy_testing import services as local_services
+from energy_testing.world import Isolation
 from ingest import mqtt_codec as codec
 from ingest.mqtt import AckToken, MqttConsumer
 from simulators.publisher import Publisher
-from tests.conftest import Isolation, local_services
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration

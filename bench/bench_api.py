@@ -12,7 +12,6 @@ next to the same InfluxQL sent straight to InfluxDB.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
@@ -28,10 +27,10 @@ from api.auth import hash_key
 from bench.common import (
     ROOT,
     BenchFailure,
-    load_average,
+    command_line,
     local_services,
     local_stack,
-    machine,
+    on_this_machine,
     percentile,
 )
 from energy_core.influx import InfluxClient
@@ -184,14 +183,12 @@ def measure(requests: int = 300, days: int = 30) -> ApiResult:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--days", type=int, default=30)
     args = parser.parse_args()
-    print(f"machine: {machine()}\nload average at start: {load_average()}")
-    r = measure(args.requests, args.days)
+    with on_this_machine():
+        r = measure(args.requests, args.days)
     print(f"loaded {r.points:,} points ({args.days} days × 1440 minutes × 2); buckets: {r.buckets}")
     print(
         f"API (HTTP, end to end)          n={r.requests} p50={r.api_p50_ms:6.1f} ms"
@@ -201,7 +198,6 @@ def main() -> None:
         f"InfluxDB alone (same InfluxQL)  n={r.requests} p50={r.influx_p50_ms:6.1f} ms"
         f" p99={r.influx_p99_ms:6.1f} ms"
     )
-    print(f"load average at end: {load_average()}")
 
 
 if __name__ == "__main__":

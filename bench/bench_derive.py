@@ -8,7 +8,6 @@ persist one batch of register history (5,000 readings) to SQLite.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import tempfile
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import orjson
 
+from bench.common import command_line
 from energy_core.factors import EmissionFactors
 from energy_core.registry import AssetFile, Registry
 from energy_core.schema import Message
@@ -63,7 +63,7 @@ def run(pipeline: Pipeline, batch: list[Message]) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = command_line(__doc__)
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--readings", type=int, default=100_000)
     args = parser.parse_args()

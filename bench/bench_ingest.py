@@ -17,7 +17,6 @@ process's peak RSS is reported.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import time
@@ -34,12 +33,12 @@ from paho.mqtt.properties import Properties
 from bench.common import (
     BenchFailure,
     IngestProcess,
+    command_line,
     create_session,
     expect_stored,
     heat_fleet,
-    load_average,
     local_stack,
-    machine,
+    on_this_machine,
     wait_acked,
 )
 from energy_core.schema import Message
@@ -244,9 +243,7 @@ def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--readings", type=int, default=200_000)
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=5000)
@@ -262,8 +259,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.per_message < 1:
         parser.error("--per-message must be at least 1")
-    print(f"machine: {machine()}\nload average at start: {load_average()}")
-    r = measure(args.readings, args.devices, args.batch_size, args.per_message, args.energy)
+    with on_this_machine():
+        r = measure(args.readings, args.devices, args.batch_size, args.per_message, args.energy)
     print(
         f"readings: {r.readings:,} from {r.devices:,} devices in {r.messages:,} messages"
         f" ({r.per_message} per message), QoS 1, batch {r.batch_size}, INGEST_ENERGY={args.energy}"
@@ -285,7 +282,6 @@ def main() -> None:
         f"{r.batches} batches, {r.batch_write_s:.1f} s spent committing them"
         f" ({r.batch_write_s / max(1, r.batches) * 1000:.0f} ms each; up to two in flight at a time)"
     )
-    print(f"load average at end: {load_average()}")
 
 
 if __name__ == "__main__":

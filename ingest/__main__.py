@@ -10,11 +10,12 @@ import datetime as dt
 import signal
 import sys
 
-from energy_core import logs, timeutil
+from energy_core import logs
 from energy_core.errors import ConfigError, Reason, StoreError
 from energy_core.factors import EmissionFactors
 from energy_core.registry import Registry
 from energy_core.settings import DataDirSettings, load
+from energy_core.timeutil import HOUR_NS, NS, parse_iso
 from ingest.config import IngestSettings
 
 
@@ -183,14 +184,13 @@ def _ids(text: str) -> list[int]:
 
 def _utc_ns(text: str) -> int:
     """An RFC 3339 time (no offset: UTC) as ns since the epoch."""
-    return timeutil.parse_iso(text, naive=dt.UTC)
+    return parse_iso(text, naive=dt.UTC)
 
 
 def _backfill(
     settings: IngestSettings, factors: EmissionFactors, registry: Registry, args: argparse.Namespace
 ) -> int:
     from energy_core.influx import InfluxClient
-    from energy_core.timeutil import HOUR_NS
     from ingest.derive.backfill import backfill
     from ingest.derive.plausible import energy_limits
 
@@ -227,7 +227,6 @@ def _energy(
     settings: IngestSettings, factors: EmissionFactors, registry: Registry, args: argparse.Namespace
 ) -> int:
     from energy_core.influx import InfluxClient
-    from energy_core.timeutil import HOUR_NS, NS
     from ingest.derive.follow import EnergyFollower
     from ingest.derive.plausible import energy_limits
     from ingest.health import HealthServer

@@ -36,6 +36,7 @@ from bench.common import (
 from energy_core.influx import InfluxClient
 from energy_core.lineprotocol import encode_batch
 from energy_core.schema import Point
+from energy_core.timeutil import NS
 
 SITE, DEVICE, DB = "bench-1", "hm-bench-1", "bench"
 TAGS = (("device", DEVICE), ("network", "borlange"), ("owner", "tunabyggen"), ("site", SITE))
@@ -47,7 +48,7 @@ def points(days: int, end_s: int) -> list[Point]:
     energy_kwh = 100_000.0
     start_s = end_s - days * 86400
     for minute in range(days * 1440):
-        ts_ns = (start_s + minute * 60) * 10**9
+        ts_ns = (start_s + minute * 60) * NS
         power_kw = 150.0 + 50.0 * ((minute // 60) % 24 < 7)
         kwh = power_kw / 60
         energy_kwh += kwh
@@ -160,7 +161,7 @@ def measure(requests: int = 300, days: int = 30) -> ApiResult:
             # The InfluxQL api/energy.py builds, for comparison; our own constants, nothing from outside.
             q = (
                 f'SELECT sum("kwh") AS "total" FROM "energy" WHERE "site" = \'{SITE}\''  # noqa: S608
-                f" AND time >= {(end_s - days * 86400) * 10**9} AND time < {end_s * 10**9}"
+                f" AND time >= {(end_s - days * 86400) * NS} AND time < {end_s * NS}"
                 " GROUP BY time(1h), \"carrier\" fill(none) tz('Europe/Stockholm')"
             )
             with httpx.Client(base_url=stack.influx_url, timeout=30) as raw:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pydantic import FilePath, SecretStr, ValidationError, field_validator
@@ -124,7 +124,7 @@ def refuse_placeholder_secrets(settings: BaseSettings) -> None:
         value = getattr(settings, key, None)
         secrets[key] = value.get_secret_value() if isinstance(value, SecretStr) else None
     if isinstance(url := getattr(settings, "mqtt_url", None), str):
-        secrets["mqtt_url"] = mqtt_endpoint(url)[4]
+        secrets["mqtt_url"] = mqtt_endpoint(url).password
     for key, secret in secrets.items():
         if secret is not None and _PLACEHOLDER.match(secret.strip()):
             raise ConfigError(
@@ -132,11 +132,24 @@ def refuse_placeholder_secrets(settings: BaseSettings) -> None:
             )
 
 
-def mqtt_endpoint(url: str) -> tuple[str, int, bool, str | None, str | None]:
-    """Split an ``MQTT_URL`` into host, port, tls, username and password."""
+class MqttEndpoint(NamedTuple):
+    """Where an ``MQTT_URL`` points: host, port, TLS (``mqtts://``) and the credentials it carries."""
+
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+
+def mqtt_endpoint(url: str) -> MqttEndpoint:
+    """Split an ``MQTT_URL``; the port defaults to 8883 for ``mqtts://``, else 1883."""
     parts = urlsplit(url)
     tls = parts.scheme == "mqtts"
-    port = parts.port or (8883 if tls else 1883)
-    username = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password else None
-    return parts.hostname or "127.0.0.1", port, tls, username, password
+    return MqttEndpoint(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or (8883 if tls else 1883),
+        tls=tls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )

@@ -16,6 +16,7 @@ from energy_core.errors import ConfigError, Reason, StoreError
 from energy_core.factors import EmissionFactors
 from energy_core.registry import Registry
 from energy_core.settings import DataDirSettings, load
+from energy_core.timeutil import HOUR_NS, NS, STOCKHOLM, parse_iso
 from ingest.config import IngestSettings
 
 
@@ -65,8 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     bf = sub.add_parser(
         "backfill", help="recompute energy and emissions for a time range (after factors change)"
     )
-    bf.add_argument("--start", required=True, type=_utc_ns, help="RFC 3339, e.g. 2025-01-01T00:00:00Z")
-    bf.add_argument("--end", required=True, type=_utc_ns, help="RFC 3339, inclusive")
+    bf.add_argument(
+        "--start",
+        required=True,
+        type=_local_ns,
+        help="ISO 8601, e.g. 2025-01-01T00:00; no offset = Europe/Stockholm",
+    )
+    bf.add_argument(
+        "--end", required=True, type=_local_ns, help="ISO 8601, inclusive; no offset = Europe/Stockholm"
+    )
     bf.add_argument("--chunk-hours", type=float, default=1.0, help="registers read per query (default 1 h)")
     bf.add_argument("--lookback-days", type=float, default=35.0, help="how far back to seek each predecessor")
     bf.add_argument(
@@ -172,19 +180,16 @@ def _ids(text: str) -> list[int]:
     return ids
 
 
-def _utc_ns(text: str) -> int:
-    """An RFC 3339 time (no offset: UTC) as ns since the epoch."""
-    moment = dt.datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+def _local_ns(text: str) -> int:
+    """An ISO 8601 time as ns since the epoch; without an offset it is Europe/Stockholm local time."""
+    return parse_iso(text, naive=STOCKHOLM)
 
 
 def _backfill(
     settings: IngestSettings, factors: EmissionFactors, registry: Registry, args: argparse.Namespace
 ) -> int:
     from energy_core.influx import InfluxClient
-    from ingest.derive.backfill import HOUR_NS, backfill
+    from ingest.derive.backfill import backfill
     from ingest.derive.plausible import energy_limits
 
     if args.end < args.start or args.chunk_hours <= 0 or args.lookback_days < 0:
@@ -220,8 +225,7 @@ def _energy(
     settings: IngestSettings, factors: EmissionFactors, registry: Registry, args: argparse.Namespace
 ) -> int:
     from energy_core.influx import InfluxClient
-    from ingest.derive.backfill import HOUR_NS
-    from ingest.derive.follow import NS, EnergyFollower
+    from ingest.derive.follow import EnergyFollower
     from ingest.derive.plausible import energy_limits
     from ingest.health import HealthServer
     from ingest.rollup import RollupMaintainer

@@ -26,10 +26,10 @@ import structlog
 
 from energy_core.deadletters import DeadLetter, DeadLetterStore
 from energy_core.schema import Message
+from energy_core.timeutil import NS
 from ingest.batch import Batch, Batcher
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import AckToken
-from ingest.normalise import NS
 from ingest.problems import Problems
 
 log = structlog.get_logger("ingest.commits")

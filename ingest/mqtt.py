@@ -249,7 +249,9 @@ class MqttConsumer:
         takeover_backoff_s: float = TAKEOVER_BACKOFF_S,
         flow: FlowControl | None = None,
     ) -> None:
-        self.host, self.port, self.tls, self.username, self.password = mqtt_endpoint(url)
+        endpoint = mqtt_endpoint(url)
+        self.host, self.port, self.tls = endpoint.host, endpoint.port, endpoint.tls
+        self.username, self.password = endpoint.username, endpoint.password
         self.client_id = client_id
         self.topic_filters = [f"$share/{shared_group}/{f}" if shared_group else f for f in topic_filters]
         self.on_message = on_message

@@ -28,6 +28,7 @@ from energy_core.deadletters import DeadLetterStore
 from energy_core.influx import InfluxClient
 from energy_core.registry import Registry
 from energy_core.replay import publish_messages
+from energy_core.timeutil import NS
 from ingest.adapters import DEFAULT_VENDOR_MAPS, Router, default_routes
 from ingest.adapters.sparkplug import SparkplugAdapter
 from ingest.batch import Batcher
@@ -39,7 +40,7 @@ from ingest.flow import SHUTDOWN, FlowControl
 from ingest.health import HealthServer
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import MqttConsumer
-from ingest.normalise import NS, Normaliser
+from ingest.normalise import Normaliser
 from ingest.pipeline import Pipeline
 from ingest.problems import Problems
 from ingest.rebirth import Command, RebirthRequester

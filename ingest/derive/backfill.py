@@ -34,14 +34,13 @@ from energy_core import lineprotocol
 from energy_core.factors import EmissionFactors
 from energy_core.influx import InfluxClient
 from energy_core.schema import Point
+from energy_core.timeutil import HOUR_NS
 from ingest.derive.deriver import REGISTERS, DerivedPoints, series_key
 from ingest.derive.energy import Interval, interval_kwh
 from ingest.derive.plausible import EnergyLimits
 
 log = structlog.get_logger("ingest.backfill")
 
-NS = 1_000_000_000
-HOUR_NS = 3600 * NS
 _Tags = tuple[tuple[str, str], ...]
 
 

@@ -32,13 +32,12 @@ from prometheus_client import CollectorRegistry, Counter
 from energy_core.errors import InfluxFailure
 from energy_core.factors import EmissionFactors
 from energy_core.influx import InfluxClient
-from ingest.derive.backfill import HOUR_NS, BackfillReport, IntervalMemo, backfill
+from energy_core.timeutil import HOUR_NS
+from ingest.derive.backfill import BackfillReport, IntervalMemo, backfill
 from ingest.derive.plausible import EnergyLimits
 from ingest.rollup import RollupMaintainer
 
 log = structlog.get_logger("ingest.follow")
-
-NS = 1_000_000_000
 
 
 class FollowerMetrics:

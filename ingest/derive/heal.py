@@ -59,6 +59,7 @@ from energy_core.influx import InfluxClient
 from energy_core.registry import Registry
 from energy_core.schema import Point
 from energy_core.store import SqliteStore
+from energy_core.timeutil import DAY_NS, NS
 from ingest.config import IngestSettings
 from ingest.derive.backfill import BackfillReport, backfill, influxql_string
 from ingest.derive.deriver import REGISTERS, Deriver, parse_series_key
@@ -66,8 +67,6 @@ from ingest.derive.plausible import EnergyLimits, energy_limits
 
 log = structlog.get_logger("ingest.heal")
 
-NS = 1_000_000_000
-DAY_NS = 86400 * NS
 HEAL_FILE = "heal.sqlite"  # in INGEST_DATA_DIR
 RETRY_MAX_NS = 60 * NS
 POLL_MAX_S = 5.0

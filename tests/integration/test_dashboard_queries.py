@@ -28,8 +28,8 @@ from dashboards.expand import ALL, TimeRange, expand, interval_for, regex_value
 from dashboards.lint import panels_of, range_band, retention_policies_read
 from dashboards.sources import RAW
 from energy_core.schema import Point
+from energy_testing.world import Services
 from tests import dashboard_dataset as dataset
-from tests.conftest import Services
 
 pytestmark = pytest.mark.integration
 

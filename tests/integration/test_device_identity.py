@@ -14,9 +14,9 @@ import orjson
 import pytest
 
 from energy_core.registry import AssetFile, Registry
+from energy_testing import services as local_services
 from simulators.publisher import Publisher
-from tests.conftest import ROOT, local_services
-from tests.helpers import eventually, ingest_settings, running_ingest
+from tests.helpers import ROOT, eventually, ingest_settings, running_ingest
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,10 @@ import orjson
 import pytest
 from structlog.testing import capture_logs
 
+from energy_testing import services as local_services
+from energy_testing.world import Isolation, Services, as_number
 from simulators.heat import HeatMeter, native_stream
 from simulators.publisher import Publisher
-from tests.conftest import Isolation, Services, as_number, local_services
 from tests.helpers import IngestProcess, eventually, ingest_settings, running_ingest, sample
 
 pytestmark = pytest.mark.integration

@@ -18,8 +18,9 @@ from prometheus_client import CollectorRegistry
 from energy_core import lineprotocol, rollups
 from energy_core.influx import InfluxClient
 from energy_core.registry import AssetFile, Registry
-from energy_core.rollups import HOUR_NS, RP_1D, RP_1H, ZONE
+from energy_core.rollups import RP_1D, RP_1H, ZONE
 from energy_core.schema import Point
+from energy_core.timeutil import HOUR_NS
 from energy_testing.world import Isolation, Services
 from ingest.rollup import RollupMaintainer
 from ingest.rollup.cli import rollup_command

@@ -18,12 +18,12 @@ from energy_core.factors import EmissionFactors
 from energy_core.influx import InfluxClient
 from energy_core.registry import AssetFile, Registry
 from energy_core.schema import Point
+from energy_testing.world import Isolation
 from ingest.derive.backfill import backfill
 from ingest.derive.deriver import series_key
 from ingest.derive.follow import EnergyFollower
 from ingest.derive.heal import Healer, HealStore
 from simulators.publisher import Publisher
-from tests.conftest import Isolation
 from tests.helpers import eventually, ingest_settings, running_ingest, sample
 
 pytestmark = pytest.mark.integration

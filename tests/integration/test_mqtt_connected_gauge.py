@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Isolation, local_services
+from energy_testing import services as local_services
+from energy_testing.world import Isolation
 from tests.helpers import eventually, ingest_settings, running_ingest, sample
 
 pytestmark = pytest.mark.integration

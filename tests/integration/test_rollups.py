@@ -21,12 +21,12 @@ from energy_core.registry import AssetFile, Registry
 from energy_core.rollups import RP_1D, RP_1H, ZONE
 from energy_core.schema import Point
 from energy_core.timeutil import HOUR_NS
+from energy_testing import services as local_services
 from energy_testing.world import Isolation, Services
 from ingest.rollup import RollupMaintainer
 from ingest.rollup.cli import rollup_command
 from ingest.rollup.store import DirtyStore
 from simulators.publisher import Publisher
-from tests.conftest import local_services
 from tests.helpers import eventually, ingest_settings, running_ingest
 
 pytestmark = pytest.mark.integration

@@ -16,11 +16,12 @@ from energy_core.deadletters import DeadLetterStore
 from energy_core.errors import Reason
 from energy_core.influx import InfluxClient
 from energy_core.schema import Message
+from energy_testing import services as local_services
+from energy_testing.world import Isolation, as_number
 from ingest.metrics import IngestMetrics
 from ingest.problems import Problems
 from ingest.sink import Sink
 from ingest.spool import Spool
-from tests.conftest import Isolation, as_number, local_services
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration

@@ -10,13 +10,16 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from energy_core import logs
+from energy_core.cli import exits_on_config_error
 from energy_core.errors import ConfigError
 from energy_core.settings import AssetsSettings, load
 
 _OWNER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")  # as api/auth.py's KeyEntry accepts
 
 
+@exits_on_config_error
 def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 and one line on a configuration mistake)."""
     parser = argparse.ArgumentParser(prog="python -m api")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="serve the API (the default)")
@@ -41,12 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     from api.settings import ApiSettings
     from api.state import load_resources
 
-    try:
-        settings = load(ApiSettings)
-        resources = load_resources(settings)  # fail here with one line, not in a lifespan traceback
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+    settings = load(ApiSettings)
+    resources = load_resources(settings)  # fail here with one line, not in a lifespan traceback
     uvicorn.Server(server_config(create_app(settings, resources), settings)).run()
     return 0
 

@@ -7,10 +7,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from energy_core.errors import InfluxError, InfluxUnavailable
+from energy_core.errors import EnergyError, InfluxError, InfluxUnavailable
 
 
-class ApiError(Exception):
+class ApiError(EnergyError):
     """Raised when a request cannot be answered; ``status`` and ``code`` go to the client as JSON."""
 
     def __init__(self, status: int, code: str, message: str) -> None:

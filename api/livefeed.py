@@ -31,11 +31,12 @@ from api.livepages import LivePoint, Page, page_statement, points_of, read_crowd
 from api.metrics import ApiMetrics
 from api.models import OverviewOut
 from api.overview import summarise
-from api.timerange import NS, now_ns
-from energy_core.errors import InfluxError, InfluxUnavailable
+from api.timerange import now_ns
+from energy_core.errors import InfluxFailure
 from energy_core.influx import InfluxClient
 from energy_core.registry import Registry
 from energy_core.schema import Measurement
+from energy_core.timeutil import NS
 
 log = structlog.get_logger("api")
 
@@ -191,7 +192,7 @@ class LiveFeed:
                 continue
             try:
                 await self.poll()
-            except (InfluxUnavailable, InfluxError) as exc:  # the loop boundary: streams go on, quietly
+            except InfluxFailure as exc:  # the loop boundary: streams go on, quietly
                 log.warning("live_feed_poll_failed", error=str(exc), subscribers=len(self._subscribers))
             except Exception:  # a bug here must not end the TaskGroup, and with it the whole API
                 log.exception("live_feed_poll_crashed", subscribers=len(self._subscribers))

@@ -10,9 +10,10 @@ from api.emissions import FactorSource
 from api.influxql import ident, series_rows, time_range, where
 from api.models import OverviewOut
 from api.precision import rounded
-from api.timerange import NS, now_ns, to_datetime
+from api.timerange import now_ns, to_datetime
 from energy_core.influx import InfluxClient
 from energy_core.schema import CARRIER_DISTRICT_HEAT, Measurement
+from energy_core.timeutil import NS
 
 
 async def network_overview(

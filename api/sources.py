@@ -29,11 +29,12 @@ from typing import Any, cast, get_args
 import structlog
 
 from api.errors import bad_request
-from api.timerange import NS, TimeRange, now_ns, to_datetime
+from api.timerange import TimeRange, now_ns, to_datetime
 from energy_core import rollups
 from energy_core.errors import InfluxError
 from energy_core.influx import InfluxClient
-from energy_core.rollups import DAY_NS, HOUR_NS, RP_1D, RP_1H, Aggregate
+from energy_core.rollups import RP_1D, RP_1H, Aggregate
+from energy_core.timeutil import DAY_NS, HOUR_NS, NS
 
 log = structlog.get_logger("api")
 

@@ -13,12 +13,11 @@ import datetime as dt
 import time
 from dataclasses import dataclass
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from api.errors import bad_request
+from energy_core.timeutil import NS, STOCKHOLM
 
-NS = 1_000_000_000
-LOCAL = ZoneInfo("Europe/Stockholm")
+LOCAL = STOCKHOLM
 # The calendar period a default range starts at: a local midnight, the first of a local month
 # or of a local year, so the first bucket of a day/month/year query is a whole one.
 Align = Literal["day", "month", "year"]

@@ -18,9 +18,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import bench_api, bench_ingest, bench_latency, bench_rollup_queries, bench_rss, bench_scaleout
 from bench.common import BenchFailure, load_average, machine
 

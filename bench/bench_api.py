@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """API latency: a 30-day hourly energy query of one site holding 1-minute data (SPEC §10: p99 ≤ 100 ms).
 
-    uv run python bench/bench_api.py [--requests 300] [--days 30]
+    uv run python -m bench.bench_api [--requests 300] [--days 30]
 
 Starts its own Mosquitto and InfluxDB (deploy/local/services.py) in a temporary folder, loads
 ``days`` × 1440 one-minute ``district_heating`` register points and as many ``energy`` interval
@@ -12,7 +12,6 @@ next to the same InfluxQL sent straight to InfluxDB.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
@@ -20,26 +19,24 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from api.auth import hash_key  # noqa: E402 (after the path set-up above)
-from bench.common import (  # noqa: E402
+from api.auth import hash_key
+from bench.common import (
+    ROOT,
     BenchFailure,
-    load_average,
+    command_line,
     local_services,
     local_stack,
-    machine,
+    on_this_machine,
     percentile,
 )
-from energy_core.influx import InfluxClient  # noqa: E402
-from energy_core.lineprotocol import encode_batch  # noqa: E402
-from energy_core.schema import Point  # noqa: E402
+from energy_core.influx import InfluxClient
+from energy_core.lineprotocol import encode_batch
+from energy_core.schema import Point
+from energy_core.timeutil import NS
 
 SITE, DEVICE, DB = "bench-1", "hm-bench-1", "bench"
 TAGS = (("device", DEVICE), ("network", "borlange"), ("owner", "tunabyggen"), ("site", SITE))
@@ -51,7 +48,7 @@ def points(days: int, end_s: int) -> list[Point]:
     energy_kwh = 100_000.0
     start_s = end_s - days * 86400
     for minute in range(days * 1440):
-        ts_ns = (start_s + minute * 60) * 10**9
+        ts_ns = (start_s + minute * 60) * NS
         power_kw = 150.0 + 50.0 * ((minute // 60) % 24 < 7)
         kwh = power_kw / 60
         energy_kwh += kwh
@@ -164,7 +161,7 @@ def measure(requests: int = 300, days: int = 30) -> ApiResult:
             # The InfluxQL api/energy.py builds, for comparison; our own constants, nothing from outside.
             q = (
                 f'SELECT sum("kwh") AS "total" FROM "energy" WHERE "site" = \'{SITE}\''  # noqa: S608
-                f" AND time >= {(end_s - days * 86400) * 10**9} AND time < {end_s * 10**9}"
+                f" AND time >= {(end_s - days * 86400) * NS} AND time < {end_s * NS}"
                 " GROUP BY time(1h), \"carrier\" fill(none) tz('Europe/Stockholm')"
             )
             with httpx.Client(base_url=stack.influx_url, timeout=30) as raw:
@@ -187,14 +184,12 @@ def measure(requests: int = 300, days: int = 30) -> ApiResult:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--days", type=int, default=30)
     args = parser.parse_args()
-    print(f"machine: {machine()}\nload average at start: {load_average()}")
-    r = measure(args.requests, args.days)
+    with on_this_machine():
+        r = measure(args.requests, args.days)
     print(f"loaded {r.points:,} points ({args.days} days × 1440 minutes × 2); buckets: {r.buckets}")
     print(
         f"API (HTTP, end to end)          n={r.requests} p50={r.api_p50_ms:6.1f} ms"
@@ -204,7 +199,6 @@ def main() -> None:
         f"InfluxDB alone (same InfluxQL)  n={r.requests} p50={r.influx_p50_ms:6.1f} ms"
         f" p99={r.influx_p99_ms:6.1f} ms"
     )
-    print(f"load average at end: {load_average()}")
 
 
 if __name__ == "__main__":

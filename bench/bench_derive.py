@@ -1,6 +1,6 @@
 """Cost of the derive step on the hot path (thermal power, interval energy, emissions) and of its commit.
 
-    uv run python bench/bench_derive.py [--devices 10000] [--readings 100000]
+    uv run python -m bench.bench_derive [--devices 10000] [--readings 100000]
 
 Prints µs per message through Pipeline.process with and without the deriver, and the time to
 persist one batch of register history (5,000 readings) to SQLite.
@@ -8,7 +8,6 @@ persist one batch of register history (5,000 readings) to SQLite.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import tempfile
 import time
@@ -16,17 +15,17 @@ from pathlib import Path
 
 import orjson
 
+from bench.common import command_line
 from energy_core.factors import EmissionFactors
 from energy_core.registry import AssetFile, Registry
 from energy_core.schema import Message
+from energy_core.timeutil import NS
 from ingest.adapters import Router, default_routes
 from ingest.derive.deriver import Deriver
 from ingest.derive.energy import EnergyState
 from ingest.derive.state import EnergyStore
 from ingest.normalise import Normaliser
 from ingest.pipeline import Pipeline
-
-NS = 1_000_000_000
 
 
 def registry(devices: int) -> Registry:
@@ -64,7 +63,7 @@ def run(pipeline: Pipeline, batch: list[Message]) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = command_line(__doc__)
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--readings", type=int, default=100_000)
     args = parser.parse_args()

@@ -1,6 +1,6 @@
 """End-to-end ingest throughput (QoS 1, ack after write) next to bare MQTT clients' drain rates.
 
-    uv run python bench/bench_ingest.py [--readings 200000] [--devices 10000] [--batch-size 5000]
+    uv run python -m bench.bench_ingest [--readings 200000] [--devices 10000] [--batch-size 5000]
                                         [--per-message 1]
 
 Every consumer drains the same QoS 1 messages, queued on its own persistent session
@@ -17,14 +17,11 @@ process's peak RSS is reported.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import orjson
 import paho.mqtt.client as paho
@@ -33,16 +30,15 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     BenchFailure,
     IngestProcess,
+    command_line,
     create_session,
     expect_stored,
     heat_fleet,
-    load_average,
     local_stack,
-    machine,
+    on_this_machine,
     wait_acked,
 )
 from energy_core.schema import Message
@@ -247,9 +243,7 @@ def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--readings", type=int, default=200_000)
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=5000)
@@ -265,8 +259,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.per_message < 1:
         parser.error("--per-message must be at least 1")
-    print(f"machine: {machine()}\nload average at start: {load_average()}")
-    r = measure(args.readings, args.devices, args.batch_size, args.per_message, args.energy)
+    with on_this_machine():
+        r = measure(args.readings, args.devices, args.batch_size, args.per_message, args.energy)
     print(
         f"readings: {r.readings:,} from {r.devices:,} devices in {r.messages:,} messages"
         f" ({r.per_message} per message), QoS 1, batch {r.batch_size}, INGEST_ENERGY={args.energy}"
@@ -288,7 +282,6 @@ def main() -> None:
         f"{r.batches} batches, {r.batch_write_s:.1f} s spent committing them"
         f" ({r.batch_write_s / max(1, r.batches) * 1000:.0f} ms each; up to two in flight at a time)"
     )
-    print(f"load average at end: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Publish → queryable latency under a steady stream (SPEC §10: p99 ≤ 1 s at 5,000 readings/s).
 
-    uv run python bench/bench_latency.py [--rate 5000] [--seconds 30] [--probe-ms 100] [--poll-ms 10]
+    uv run python -m bench.bench_latency [--rate 5000] [--seconds 30] [--probe-ms 100] [--poll-ms 10]
 
 - background: a separate process publishes native v1 heat-meter readings at ``rate`` msg/s
   (QoS 1, simulators.publisher.Publisher), one device per reading slot so each of ``rate``
@@ -20,30 +20,26 @@ have been seen and the stored count must equal the published count.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import multiprocessing
 import statistics
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event as EventType
-from pathlib import Path
 
 import orjson
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     BenchFailure,
     IngestProcess,
+    command_line,
     expect_stored,
     heat_fleet,
     influx_query,
-    load_average,
     local_stack,
-    machine,
+    on_this_machine,
     percentile,
     wait_acked,
 )
@@ -197,16 +193,14 @@ def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--rate", type=float, default=5000)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--probe-ms", type=float, default=100)
     parser.add_argument("--poll-ms", type=float, default=10)
     args = parser.parse_args()
-    print(f"machine: {machine()}\nload average at start: {load_average()}")
-    r = measure(args.rate, args.seconds, args.probe_ms, args.poll_ms)
+    with on_this_machine():
+        r = measure(args.rate, args.seconds, args.probe_ms, args.poll_ms)
     print(
         f"background: {r.background:,} readings at {r.achieved_rate:,.0f} msg/s achieved"
         f" (target {r.target_rate:,.0f}); probes: {r.probes}; stored: {r.stored:,}"
@@ -215,7 +209,6 @@ def main() -> None:
         f"publish → queryable: p50 {r.p50_ms:.0f} ms, p99 {r.p99_ms:.0f} ms, max {r.max_ms:.0f} ms"
         f" (upper bound: includes ≤ {r.poll_ms:.0f} ms poll interval + {r.mean_query_ms:.1f} ms mean query)"
     )
-    print(f"load average at end: {load_average()}")
 
 
 if __name__ == "__main__":

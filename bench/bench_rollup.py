@@ -22,12 +22,10 @@ import argparse
 import asyncio
 import datetime as dt
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bench_ingest import fleet_messages, publish
 from bench.common import (
     BenchFailure,
@@ -42,12 +40,11 @@ from bench.common import (
 from energy_core import lineprotocol, rollups
 from energy_core.influx import InfluxClient
 from energy_core.schema import Point
+from energy_core.timeutil import NS
 from energy_testing import services as local_services
 from ingest.rollup.cli import rebuild
 from ingest.rollup.keys import keys_of_lines
 from ingest.rollup.retention import ensure_policies
-
-NS = 1_000_000_000
 
 
 def hot_path(batch: int = 5000, repeat: int = 30, step_ns: int = 30_000_000) -> tuple[float, float]:

@@ -44,7 +44,6 @@ import httpx
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 # Before InfluxDB starts: write the cache to TSM files after 5 s without writes (default 10 min),
 # and compact fully soon after, so the folder sizes are what the data takes at rest.
@@ -58,10 +57,10 @@ from energy_core.influx import InfluxClient  # noqa: E402
 from energy_core.lineprotocol import encode_batch  # noqa: E402
 from energy_core.rollups import DEFAULT_ROLLUP_RETENTION_DAYS, RP_1D, local_day_of  # noqa: E402
 from energy_core.schema import Point  # noqa: E402
+from energy_core.timeutil import NS  # noqa: E402
 from ingest.rollup.cli import rebuild  # noqa: E402
 from ingest.rollup.retention import ensure_policies  # noqa: E402
 
-NS = 1_000_000_000
 DB = "bench"
 OWNERS = 2  # the city's owners (its sites take turns); the second city has SCALE_OWNERS
 SCALE_OWNERS = 20

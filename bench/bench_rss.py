@@ -1,6 +1,6 @@
 """Ingest's peak memory with 10,000 registered devices (SPEC §10: RSS ≤ 200 MB).
 
-    uv run python bench/bench_rss.py [--devices 10000] [--readings-per-device 5]
+    uv run python -m bench.bench_rss [--devices 10000] [--readings-per-device 5]
 
 Writes an ASSETS_FILE with ``devices`` heat meters (one substation site each), queues
 ``devices × readings-per-device`` native v1 readings on ingest's persistent session, then starts
@@ -13,23 +13,20 @@ device's register history (for interval energy) in memory.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bench_ingest import preload_fleet
 from bench.common import (
     BenchFailure,
     IngestProcess,
+    command_line,
     create_session,
     expect_stored,
     heat_fleet,
-    load_average,
     local_stack,
-    machine,
+    on_this_machine,
     wait_acked,
     write_assets,
 )
@@ -77,19 +74,16 @@ def measure(devices: int = 10_000, readings_per_device: int = 5) -> RssResult:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--readings-per-device", type=int, default=5)
     args = parser.parse_args()
-    print(f"machine: {machine()}\nload average at start: {load_average()}")
-    r = measure(args.devices, args.readings_per_device)
+    with on_this_machine():
+        r = measure(args.devices, args.readings_per_device)
     print(
         f"{r.devices:,} registered devices, {r.readings:,} readings: peak RSS {r.peak_rss_mb:.0f} MB"
         f" (VmHWM), {r.end_rss_mb:.0f} MB at the end; stored {r.stored:,}"
     )
-    print(f"load average at end: {load_average()}")
 
 
 if __name__ == "__main__":

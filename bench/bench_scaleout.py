@@ -1,6 +1,6 @@
 """Scale-out: 1, 2 and 3 ingest processes sharing one MQTT subscription group.
 
-    uv run python bench/bench_scaleout.py [--readings 100000] [--devices 1000] [--counts 1 2 3]
+    uv run python -m bench.bench_scaleout [--readings 100000] [--devices 1000] [--counts 1 2 3]
 
 For each process count N, in one Mosquitto + InfluxDB pair (a fresh topic prefix and database
 per N), N ``python -m ingest`` processes share one ``INGEST_SHARED_GROUP`` with distinct
@@ -22,15 +22,11 @@ stored exactly once, the broker spreads the load evenly) and what each process c
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
-import sys
 import time
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bench_ingest import preload_fleet
 from bench.common import (
     ACKED,
@@ -38,11 +34,11 @@ from bench.common import (
     BenchFailure,
     IngestProcess,
     Stack,
+    command_line,
     expect_stored,
     heat_fleet,
-    load_average,
     local_stack,
-    machine,
+    on_this_machine,
     wait_acked,
 )
 from simulators.heat import native_stream
@@ -166,21 +162,20 @@ def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--readings", type=int, default=100_000)
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--counts", type=int, nargs="+", default=[1, 2, 3])
     args = parser.parse_args()
-    print(f"machine: {machine()}\nload average at start: {load_average()}")
-    print(f"{'processes':>9}{'live/s':>9}{'publisher/s':>13}{'drain/s':>9}  drain per process/s, split")
-    for row in measure(args.readings, args.devices, tuple(args.counts)):
-        print(
-            f"{row.processes:>9}{row.live_rate:>9,.0f}{row.publish_rate:>13,.0f}{row.drain_rate:>9,.0f}  "
-            + ", ".join(f"{r:,.0f} ({n:,})" for r, n in zip(row.drain_per_process, row.split, strict=True))
-        )
-    print(f"load average at end: {load_average()}")
+    with on_this_machine():
+        print(f"{'processes':>9}{'live/s':>9}{'publisher/s':>13}{'drain/s':>9}  drain per process/s, split")
+        for row in measure(args.readings, args.devices, tuple(args.counts)):
+            print(
+                f"{row.processes:>9}{row.live_rate:>9,.0f}{row.publish_rate:>13,.0f}{row.drain_rate:>9,.0f}  "
+                + ", ".join(
+                    f"{r:,.0f} ({n:,})" for r, n in zip(row.drain_per_process, row.split, strict=True)
+                )
+            )
 
 
 if __name__ == "__main__":

@@ -1,24 +1,19 @@
 """How fast the simulator publishes to a real Mosquitto (SPEC §8: 5,000 msg/s for 7,000 sites).
 
-    uv run python bench/bench_simulator.py [--sites 7000] [--rate 5000] [--seconds 30]
+    uv run python -m bench.bench_simulator [--sites 7000] [--rate 5000] [--seconds 30]
 
 Starts a private Mosquitto with energy_testing/services.py, runs ``python -m simulators`` live
 at the target rate (QoS 1, realistic faults, every format) and then as fast as possible, and
-prints both rates. Stops the broker it started.
+prints both rates and the load average around them. Stops the broker it started.
 """
 
 from __future__ import annotations
 
-import argparse
 import re
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
-from energy_testing import services as local_services
-
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import command_line, local_broker, on_this_machine
 
 
 def _run(argv: list[str]) -> str:
@@ -29,24 +24,16 @@ def _run(argv: list[str]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--sites", type=int, default=7000)
     parser.add_argument("--rate", type=float, default=5000.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
-    services = local_services
-    services.ensure_installed()
-    with tempfile.TemporaryDirectory() as tmp:
-        broker, proc = services.start_mosquitto(Path(tmp) / "mosquitto")
-        try:
-            common = ["--sites", str(args.sites), "--faults", "realistic", "--mqtt-url", broker.url]
-            paced = _run([*common, "--rate", str(args.rate), "--duration", f"{args.seconds}s"])
-            count = int(args.rate * args.seconds)
-            flat_out = _run([*common, "--backfill", "1d", "--count", str(count)])
-        finally:
-            services.stop_pid(proc.pid)
+    with on_this_machine(), local_broker("simulator") as mqtt_url:
+        common = ["--sites", str(args.sites), "--faults", "realistic", "--mqtt-url", mqtt_url]
+        paced = _run([*common, "--rate", str(args.rate), "--duration", f"{args.seconds}s"])
+        count = int(args.rate * args.seconds)
+        flat_out = _run([*common, "--backfill", "1d", "--count", str(count)])
     rate = re.search(r"([\d,]+) msg/s", paced)
     print(f"target {args.rate:,.0f} msg/s for {args.seconds:g} s, {args.sites} sites: {paced}")
     print(f"as fast as possible:                    {flat_out}")

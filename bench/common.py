@@ -7,6 +7,7 @@ configured through environment variables, exactly as it is deployed.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -17,7 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,21 +65,53 @@ class Stack:
     root: Path
 
 
+def command_line(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line, with its module docstring as the help."""
+    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+@contextmanager
+def on_this_machine() -> Iterator[None]:
+    """Print the machine and the load average before the run and the load average after it."""
+    print(f"machine: {machine()}\nload average at start: {load_average()}")
+    yield
+    print(f"load average at end: {load_average()}")
+
+
+Start = Callable[[Path], tuple[local_services.Running, subprocess.Popen[bytes]]]
+
+
+@contextmanager
+def _server(start: Start, directory: Path) -> Iterator[local_services.Running]:
+    server, proc = start(directory)
+    try:
+        yield server
+    finally:
+        local_services.stop_pid(proc.pid)
+
+
 @contextmanager
 def local_stack(name: str) -> Iterator[Stack]:
     """Start Mosquitto and InfluxDB in a fresh temporary folder; stop both and delete it on exit."""
     local_services.ensure_installed()
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
         root = Path(tmp)
-        broker, bproc = local_services.start_mosquitto(root / "mosquitto")
-        try:
-            influx, iproc = local_services.start_influxd(root / "influxdb")
-            try:
-                yield Stack(broker.url, broker.port, influx.url, root)
-            finally:
-                local_services.stop_pid(iproc.pid)
-        finally:
-            local_services.stop_pid(bproc.pid)
+        with (
+            _server(local_services.start_mosquitto, root / "mosquitto") as broker,
+            _server(local_services.start_influxd, root / "influxdb") as influx,
+        ):
+            yield Stack(broker.url, broker.port, influx.url, root)
+
+
+@contextmanager
+def local_broker(name: str) -> Iterator[str]:
+    """Start Mosquitto alone in a fresh temporary folder and yield its URL; stop it on exit."""
+    local_services.ensure_installed()
+    with (
+        tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp,
+        _server(local_services.start_mosquitto, Path(tmp) / "mosquitto") as broker,
+    ):
+        yield broker.url
 
 
 def ingest_env(

@@ -8,10 +8,12 @@ from typing import Any
 
 from dashboards.build import JSON_DIR, load_committed, rendered, stale_files, write_all
 from dashboards.lint import lint_dashboards, panels_of
+from energy_core.cli import exits_on_config_error
 
 
+@exits_on_config_error
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the process exit code."""
+    """Entry point; returns the process exit code (2 and one line on a configuration mistake)."""
     parser = argparse.ArgumentParser(prog="python -m dashboards", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build", help=f"regenerate the JSON under {JSON_DIR}")
@@ -52,14 +54,9 @@ def _push(message: str) -> int:
     from requests import RequestException
 
     from dashboards.push import GrafanaSettings, push
-    from energy_core.errors import ConfigError
     from energy_core.settings import load
 
-    try:
-        settings = load(GrafanaSettings)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+    settings = load(GrafanaSettings)
     try:
         pushed, missing = push(settings, rendered(), message)
     except (RequestException, GrafanaException, OSError, ValueError) as exc:  # one line, not a traceback

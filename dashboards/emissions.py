@@ -7,43 +7,55 @@ are in the quick ranges) and reading the totals table, or from the API's monthly
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from grafana_foundation_sdk.builders import dashboard as dash
 
-from dashboards.influxql import InfluxQL
 from dashboards.panels import (
     UNIT_G_PER_KWH,
     base_dashboard,
+    by_range,
     influx_tag_variable,
-    influx_targets,
+    per_day_panel,
     row,
     stat_panel,
     table_panel,
     timeseries_panel,
 )
+from dashboards.sources import LOCAL_TIME, Source, means_per_interval
 
 UID = "energy-emissions"
 
 OWNER = '"owner" =~ /^$owner$/'
 
-PER_DAY = (
-    'SELECT sum("co2e_kg") FROM "emissions" '
-    f'WHERE $timeFilter AND {OWNER} GROUP BY time(1d), "carrier", "method" fill(none)'
-)
-TOTALS = (
-    'SELECT sum("co2e_kg") AS "co2e_kg" FROM "emissions" '
-    f'WHERE $timeFilter AND {OWNER} GROUP BY "carrier", "method"'
-)
-FACTORS = (
-    'SELECT mean("factor_g_per_kwh") FROM "emissions" '
-    f'WHERE $timeFilter AND {OWNER} GROUP BY time($__interval), "carrier", "method" fill(none)'
-)
 
-
-def _total(method: str) -> str:
+def _co2e(src: Source, *conditions: str) -> str:
+    """The CO2e sum; beyond two days over the roll-ups summed across sites."""
     return (
-        'SELECT sum("co2e_kg") AS "co2e_kg" FROM "emissions" '
-        f"WHERE $timeFilter AND {OWNER} AND \"method\" = '{method}'"
+        f'SELECT sum("co2e_kg") AS "co2e_kg" FROM {src.of("emissions", across_sites=True)} '
+        f"{src.where(*conditions)}"
     )
+
+
+# Beyond two days the sums over all sites per owner, network, carrier and method (emissions_total).
+def per_day(src: Source) -> str:
+    return f'{_co2e(src, OWNER)} GROUP BY time(1d), "carrier", "method" fill(none){LOCAL_TIME}'
+
+
+def totals(src: Source) -> str:
+    return f'{_co2e(src, OWNER)} GROUP BY "carrier", "method"'
+
+
+def factors(src: Source) -> str:
+    """Factors are per site in the roll-ups (a mean across sites weighted by readings, as raw)."""
+    return means_per_interval(
+        src, "emissions", OWNER, {"factor_g_per_kwh": "factor_g_per_kwh"}, by='"carrier", "method"'
+    )
+
+
+def _total(method: str) -> Callable[[Source], str]:
+    condition = f"\"method\" = '{method}'"
+    return lambda src: _co2e(src, OWNER, condition)
 
 
 def build() -> dash.Dashboard:
@@ -72,40 +84,35 @@ def build() -> dash.Dashboard:
             stat_panel(
                 "CO2e, location-based",
                 "masskg",
-                influx_targets(_total("location")),
+                by_range(_total("location")),
                 reducer="sum",
                 decimals=0,
             )
         )
         .with_panel(
-            stat_panel(
-                "CO2e, market-based", "masskg", influx_targets(_total("market")), reducer="sum", decimals=0
-            )
+            stat_panel("CO2e, market-based", "masskg", by_range(_total("market")), reducer="sum", decimals=0)
         )
         .with_panel(
             table_panel(
                 "By carrier and method",
                 "masskg",
-                influx_targets(InfluxQL(TOTALS).table()),
+                by_range(totals, table=True),
                 description="Set the time picker to a month for monthly totals.",
             )
         )
         .with_row(row("Per day"))
         .with_panel(
-            timeseries_panel(
+            per_day_panel(
                 "CO2e per day by carrier and method",
                 "masskg",
-                influx_targets(InfluxQL(PER_DAY).alias("$tag_carrier ($tag_method)")),
-                description="UTC days.",
-                bars=True,
-                width=24,
+                by_range(per_day, alias="$tag_carrier ($tag_method)"),
             )
         )
         .with_panel(
             timeseries_panel(
                 "Emission factors in use",
                 UNIT_G_PER_KWH,
-                influx_targets(InfluxQL(FACTORS).alias("$tag_carrier ($tag_method)")),
+                by_range(factors, alias="$tag_carrier ($tag_method)"),
                 description="From the versioned emission-factor file; hourly series take precedence.",
                 width=24,
             )

@@ -8,6 +8,7 @@ those Grafana's InfluxDB datasource stores in dashboards.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Literal, Self
 
 from grafana_foundation_sdk.cog import builder as cogbuilder
@@ -19,23 +20,15 @@ from dashboards import datasources
 ResultFormat = Literal["time_series", "table"]
 
 
+@dataclass
 class InfluxQLQuery(cogvariants.Dataquery):
     """One raw InfluxQL target of a panel."""
 
-    def __init__(
-        self,
-        query: str,
-        *,
-        ref_id: str = "A",
-        alias: str | None = None,
-        result_format: ResultFormat = "time_series",
-        datasource: DataSourceRef | None = None,
-    ) -> None:
-        self.query = query
-        self.ref_id = ref_id
-        self.alias = alias
-        self.result_format = result_format
-        self.datasource = datasource or datasources.influx()
+    query: str
+    ref_id: str = "A"
+    alias: str | None = None
+    result_format: ResultFormat = "time_series"
+    datasource: DataSourceRef = field(default_factory=datasources.influx)
 
     def to_json(self) -> dict[str, object]:
         """The target as Grafana stores it in dashboard JSON."""

@@ -7,6 +7,7 @@ any scrape interval; ``$instance`` picks ingest workers when several share the l
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import timeseries
 
 from dashboards.panels import (
     base_dashboard,
@@ -29,6 +30,14 @@ def _rate(counter: str) -> str:
 def _quantile(q: float) -> str:
     buckets = f"rate(ingest_batch_write_seconds_bucket{SEL}[$__rate_interval])"
     return f"histogram_quantile({q}, sum by (le) ({buckets}))"
+
+
+def _rates(title: str, *counters: tuple[str, str]) -> timeseries.Panel:
+    """Per-second rates of counters (name, legend), summed over the selected workers."""
+    targets = [
+        promql(_rate(counter), legend, chr(ord("A") + i)) for i, (counter, legend) in enumerate(counters)
+    ]
+    return timeseries_panel(title, "cps", list(targets))
 
 
 def build() -> dash.Dashboard:
@@ -80,23 +89,17 @@ def build() -> dash.Dashboard:
         )
         .with_row(row("Throughput"))
         .with_panel(
-            timeseries_panel(
+            _rates(
                 "Messages",
-                "cps",
-                [
-                    promql(_rate("ingest_messages_received_total"), "received", "A"),
-                    promql(_rate("ingest_messages_acked_total"), "acknowledged", "B"),
-                ],
+                ("ingest_messages_received_total", "received"),
+                ("ingest_messages_acked_total", "acknowledged"),
             )
         )
         .with_panel(
-            timeseries_panel(
+            _rates(
                 "Points",
-                "cps",
-                [
-                    promql(_rate("ingest_points_written_total"), "written to InfluxDB", "A"),
-                    promql(_rate("ingest_points_spooled_total"), "spooled to disk", "B"),
-                ],
+                ("ingest_points_written_total", "written to InfluxDB"),
+                ("ingest_points_spooled_total", "spooled to disk"),
             )
         )
         .with_panel(

@@ -6,7 +6,10 @@ datasource uid; a unit on every data panel; in every InfluxQL SELECT either ``$t
 a trailing window ending at the range's end (``time > ${__to}ms - 15m AND time <= ${__to}ms``,
 for "now" figures that must not depend on the range's length); no hard-coded time ranges
 (``now()``, other literal time comparisons, fixed PromQL range selectors, absolute dashboard
-time).
+time); and the cost rule (dashboards/sources.py): a query over the selected range that reads
+raw data must be gated to ranges of at most two days (``${__to} - ${__from} <= 172800000``),
+longer ranges read the roll-ups, and a panel's gated targets cover every length of range
+exactly once.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from dashboards.datasources import PROVISIONED_UIDS
+from dashboards.sources import RAW_MAX_MS
+from energy_core.rollups import ROLLUP_RPS
 
 _LITERAL_TIME_CONDITION = re.compile(r"\btime\s*[<>]=?", re.IGNORECASE)
 # A window of fixed length up to the selected range's end: Grafana's ${__to} in epoch ms.
@@ -26,6 +31,12 @@ _TRAILING_WINDOW = re.compile(
 _NOW = re.compile(r"\bnow\s*\(\s*\)", re.IGNORECASE)
 _FIXED_PROM_RANGE = re.compile(r"\[\s*\d+[smhdwy]\s*\]")
 _PANELS_WITHOUT_DATA = {"row", "text"}
+# `${__to} - ${__from} <= N` / `> N`: the target answers only for ranges of that length (ms).
+_RANGE_GATE = re.compile(r"\$\{__to\}\s*-\s*\$\{__from\}\s*(<=|>)\s*(\d+)")
+# What a SELECT reads: "measurement", "rp"."measurement" or "db"."rp"."measurement".
+_READS = re.compile(r'\bFROM\s+((?:"[^"]+"\s*\.\s*){0,2}"[^"]+")', re.IGNORECASE)
+
+Band = tuple[int, int | None]  # ranges (above, up to] in ms; None: no upper bound
 
 
 def panels_of(dashboard: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -82,6 +93,7 @@ def _lint_data_panel(panel: Mapping[str, Any]) -> list[str]:
     targets = panel.get("targets", [])
     if not targets:
         problems.append("no query")
+    problems.extend(_band_problems([t["query"] for t in targets if "query" in t]))
     panel_uid = (panel.get("datasource") or {}).get("uid")
     for target in targets:
         ref = target.get("refId", "?")
@@ -119,7 +131,62 @@ def lint_influxql(query: str) -> list[str]:
         problems.append("uses now(): a hard-coded time range")
     if _LITERAL_TIME_CONDITION.search(_TRAILING_WINDOW.sub("", query.replace("$timeFilter", ""))):
         problems.append("compares time literally: a hard-coded time range")
+    return problems + _cost_problems(query)
+
+
+def range_band(query: str) -> Band | None:
+    """The lengths of range a query answers for, from its ``${__to} - ${__from}`` gates."""
+    gates = _RANGE_GATE.findall(query)
+    if not gates:
+        return None
+    above = max((int(n) for op, n in gates if op == ">"), default=0)
+    up_to = min((int(n) for op, n in gates if op == "<="), default=None)
+    return (above, up_to)
+
+
+def retention_policies_read(query: str) -> list[str | None]:
+    """The retention policy of every measurement a query reads (None: the default, raw data)."""
+    policies: list[str | None] = []
+    for name in _READS.findall(query):
+        parts = [part.strip().strip('"') for part in name.split(".")]
+        policies.append(parts[-2] if len(parts) > 1 else None)
+    return policies
+
+
+def _cost_problems(query: str) -> list[str]:
+    problems = []
+    policies = retention_policies_read(query)
+    band = range_band(query)
+    up_to = band[1] if band else None
+    if "$timeFilter" in query and None in policies and (up_to is None or up_to > RAW_MAX_MS):
+        problems.append(
+            "reads raw data over the selected range at any length: gate it with "
+            f"${{__to}} - ${{__from}} <= {RAW_MAX_MS} and read the roll-ups beyond (dashboards/sources.py)"
+        )
+    problems.extend(
+        f"reads retention policy {rp!r}, which is neither raw nor a roll-up"
+        for rp in policies
+        if rp is not None and rp not in ROLLUP_RPS and rp != "autogen"
+    )
     return problems
+
+
+def _band_problems(queries: list[str]) -> list[str]:
+    """Gated targets of one panel must answer for every length of range, each length once."""
+    bands = [band for band in map(range_band, queries) if band is not None]
+    if not bands:
+        return []
+    ordered = sorted(bands, key=lambda band: (band[0], band[1] is None, band[1] or 0))
+    covered: int | None = 0
+    for above, up_to in ordered:
+        if covered is None or above != covered:
+            break
+        covered = up_to
+    else:
+        if covered is None:
+            return []
+    shown = ", ".join(f"({above} ms, {'∞' if up_to is None else f'{up_to} ms'}]" for above, up_to in ordered)
+    return [f"range gates must cover every length of range exactly once; they cover {shown}"]
 
 
 def lint_promql(expr: str) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from grafana_foundation_sdk.builders import dashboard as dash
 
 from dashboards.influxql import InfluxQL
@@ -10,67 +12,79 @@ from dashboards.panels import (
     UNIT_KG_PER_H,
     bargauge_panel,
     base_dashboard,
-    influx_tag_variable,
+    by_range,
     influx_targets,
+    network_variable,
     row,
     stat_panel,
     table_panel,
     timeseries_panel,
 )
+from dashboards.sources import HOURLY, LOCAL_TIME, RAW, Source, means_per_interval, trailing
 
 UID = "energy-network-overview"
 
 NETWORK = '"network" =~ /^$network$/'
 
+
 # Summing across series needs a subquery in InfluxQL: first one mean per meter and interval,
 # then the sum of those means. Summing raw points would count a meter that reports twice as
 # often twice. The outer query needs its own time condition for GROUP BY time().
-HEAT_LOAD_MW = (
-    'SELECT sum("meter_kw") / 1000 AS "heat_load_mw" FROM ('
-    'SELECT mean("power_kw") AS "meter_kw" FROM "district_heating" '
-    f'WHERE $timeFilter AND {NETWORK} GROUP BY time($__interval), "device") '
-    "WHERE $timeFilter GROUP BY time($__interval) fill(none)"
-)
-TEMPERATURES = (
-    'SELECT mean("supply_temp_c") AS "supply", mean("return_temp_c") AS "return" '
-    f'FROM "district_heating" WHERE $timeFilter AND {NETWORK} GROUP BY time($__interval) fill(none)'
-)
-DELTA_T = (
-    'SELECT mean("delta_t_k") AS "ΔT" FROM "district_heating" '
-    f"WHERE $timeFilter AND {NETWORK} GROUP BY time($__interval) fill(none)"
-)
+def heat_load_mw(src: Source) -> str:
+    return (
+        'SELECT sum("meter_kw") / 1000 AS "heat_load_mw" FROM ('
+        f'SELECT {src.mean("district_heating", "power_kw")} AS "meter_kw" FROM {src.of("district_heating")} '
+        f'{src.where(NETWORK)} GROUP BY time($__interval), "device"{LOCAL_TIME}) '
+        f"WHERE $timeFilter GROUP BY time($__interval) fill(none){LOCAL_TIME}"
+    )
+
+
+def temperatures(src: Source) -> str:
+    return means_per_interval(
+        src, "district_heating", NETWORK, {"supply": "supply_temp_c", "return": "return_temp_c"}
+    )
+
+
+def delta_t(src: Source) -> str:
+    return means_per_interval(src, "district_heating", NETWORK, {"ΔT": "delta_t_k"})
+
+
+DISTRICT_HEAT_LOCATION = "\"carrier\" = 'district_heat' AND \"method\" = 'location'"
+
+
 # Hourly sums of interval emissions are kg per hour: the trend the operators watch. The last bar
 # is the hour so far, so it is low until the hour ends; the "Now" stat uses EMISSION_RATE_NOW.
-EMISSION_RATE = (
-    'SELECT sum("co2e_kg") AS "district_heat" FROM "emissions" '
-    "WHERE $timeFilter AND \"carrier\" = 'district_heat' AND \"method\" = 'location' "
-    "GROUP BY time(1h) fill(none)"
-)
+# Beyond two days the sums over all sites (emissions_total) in rollup_1h: hours, however long
+# the range, so the bars stay kg/h (a year is 8,760 rows per owner and network).
+def emission_rate(src: Source) -> str:
+    return (
+        f'SELECT sum("co2e_kg") AS "district_heat" FROM {src.of("emissions", across_sites=True)} '
+        f"{src.where(DISTRICT_HEAT_LOCATION)} GROUP BY time(1h) fill(none){LOCAL_TIME}"
+    )
+
+
+EMISSION_RATE_SOURCES = (RAW, replace(HOURLY, up_to_ms=None))
+
+
+def top_substations(src: Source) -> str:
+    return (
+        'SELECT top("site_kw", "site", 10) AS "power_kw" FROM ('
+        f'SELECT {src.mean("district_heating", "power_kw")} AS "site_kw" FROM {src.of("district_heating")} '
+        f'{src.where(NETWORK)} GROUP BY "site")'
+    )
+
 
 # The "Now" panels look back from the end of the selected range (Grafana's ${__to}, epoch ms:
 # "now" on a live dashboard) over fixed windows, not over the whole range: a sum over the
 # range's last, partial hour bucket showed 4.2 kg/h at 20:06 while the rate was ~41 kg/h, and a
 # count over the range called a substation silent for 23 hours "reporting".
-RANGE_END = "${__to}ms"
-
-
-def trailing(window: str) -> str:
-    """InfluxQL time condition: the ``window`` (an InfluxQL duration) up to the range's end."""
-    return f"time > {RANGE_END} - {window} AND time <= {RANGE_END}"
-
-
 # Every interval of a meter that reports on a fixed period dividing an hour falls into any
 # 60-minute window exactly once per period, whatever the phase: the sum is the energy of a
 # full hour, i.e. kg/h, without waiting for the clock hour to end.
 RATE_WINDOW = "60m"
 EMISSION_RATE_NOW = (
     'SELECT sum("co2e_kg") AS "district_heat" FROM "emissions" '
-    f"WHERE {trailing(RATE_WINDOW)} AND \"carrier\" = 'district_heat' AND \"method\" = 'location'"
-)
-TOP_SUBSTATIONS = (
-    'SELECT top("site_kw", "site", 10) AS "power_kw" FROM ('
-    'SELECT mean("power_kw") AS "site_kw" FROM "district_heating" '
-    f'WHERE $timeFilter AND {NETWORK} GROUP BY "site")'
+    f"WHERE {trailing(RATE_WINDOW)} AND {DISTRICT_HEAT_LOCATION}"
 )
 # A substation is reporting when its heat meter sent a reading within FRESH_WINDOW (meters
 # send every few seconds to 15 minutes); "seen" is any reading within KNOWN_LOOKBACK, the
@@ -84,9 +98,6 @@ SITES_REPORTING = (
     'SELECT last("power_kw") AS "seen_kw" FROM "district_heating" '
     f'WHERE {trailing(KNOWN_LOOKBACK)} AND {NETWORK} GROUP BY "site")'
 )
-# Every meter seen within KNOWN_LOOKBACK with its latest reading, however long ago: the meters
-# silent longest are the ones to look for, so the range must not hide them. The table sorts
-# oldest first.
 # The latest reading of each meter that is reporting, summed: the load now. Grouping by
 # $__interval instead would count only the meters that happened to report in the last bucket.
 HEAT_LOAD_NOW_MW = (
@@ -94,6 +105,9 @@ HEAT_LOAD_NOW_MW = (
     'SELECT last("power_kw") AS "meter_kw" FROM "district_heating" '
     f'WHERE {trailing(FRESH_WINDOW)} AND {NETWORK} GROUP BY "device")'
 )
+# Every meter seen within KNOWN_LOOKBACK with its latest reading, however long ago: the meters
+# silent longest are the ones to look for, so the range must not hide them. The table sorts
+# oldest first.
 LAST_READING_PER_METER = (
     'SELECT last("power_kw") AS "power_kw" FROM "district_heating" '
     f'WHERE {trailing(KNOWN_LOOKBACK)} AND {NETWORK} GROUP BY "site", "device"'
@@ -110,15 +124,7 @@ def build() -> dash.Dashboard:
             "emission rate, the largest substations and how fresh their data is.",
             ["operators", "district-heating"],
         )
-        .with_variable(
-            influx_tag_variable(
-                "network",
-                "Network",
-                'SHOW TAG VALUES FROM "district_heating" WITH KEY = "network"',
-                include_all=True,
-                multi=True,
-            )
-        )
+        .with_variable(network_variable(multi=True))
         .with_row(row("Now"))
         .with_panel(
             stat_panel(
@@ -131,7 +137,7 @@ def build() -> dash.Dashboard:
                 decimals=2,
             )
         )
-        .with_panel(stat_panel("Mean ΔT", UNIT_DELTA_K, influx_targets(DELTA_T), decimals=1))
+        .with_panel(stat_panel("Mean ΔT", UNIT_DELTA_K, by_range(delta_t), decimals=1))
         .with_panel(
             stat_panel(
                 "Emission rate, last 60 min (district heat)",
@@ -154,26 +160,23 @@ def build() -> dash.Dashboard:
             )
         )
         .with_row(row("Trends"))
-        .with_panel(
-            timeseries_panel(
-                "Heat load", "megwatt", influx_targets(InfluxQL(HEAT_LOAD_MW).alias("heat load"))
-            )
-        )
+        .with_panel(timeseries_panel("Heat load", "megwatt", by_range(heat_load_mw, alias="heat load")))
         .with_panel(
             timeseries_panel(
                 "Supply and return temperature",
                 "celsius",
-                influx_targets(InfluxQL(TEMPERATURES).alias("$col")),
+                by_range(temperatures, alias="$col"),
                 description="Arithmetic mean over the network's heat meters.",
             )
         )
-        .with_panel(timeseries_panel("ΔT (supply − return)", UNIT_DELTA_K, influx_targets(DELTA_T)))
+        .with_panel(timeseries_panel("ΔT (supply − return)", UNIT_DELTA_K, by_range(delta_t)))
         .with_panel(
             timeseries_panel(
                 "Emission rate (district heat, location-based)",
                 UNIT_KG_PER_H,
-                influx_targets(InfluxQL(EMISSION_RATE).alias("district heat")),
-                description="Hourly sums of interval CO2e: kg/h. The last bar is the hour so far.",
+                by_range(emission_rate, alias="district heat", sources=EMISSION_RATE_SOURCES),
+                description="Hourly sums of interval CO2e: kg/h. The last bar is the hour so far. "
+                "Beyond 2 days from the hourly roll-up of all sites.",
                 bars=True,
             )
         )
@@ -182,7 +185,7 @@ def build() -> dash.Dashboard:
             bargauge_panel(
                 "Top substations by load",
                 "kwatt",
-                influx_targets(InfluxQL(TOP_SUBSTATIONS).table()),
+                by_range(top_substations, table=True),
                 description="Mean power over the selected range; the ten largest.",
             )
         )

@@ -11,49 +11,56 @@ read them through the API, which enforces scope).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from grafana_foundation_sdk.builders import dashboard as dash
 
-from dashboards.influxql import InfluxQL
 from dashboards.panels import (
     base_dashboard,
+    by_range,
     influx_tag_variable,
-    influx_targets,
+    per_day_panel,
     row,
     table_panel,
     text_panel,
     timeseries_panel,
 )
+from dashboards.sources import LOCAL_TIME, Source, means_per_interval
 
 UID = "energy-owner-buildings"
 
 SCOPE = '"owner" =~ /^$owner$/ AND "site" =~ /^$site$/'
 
-ENERGY_PER_DAY = (
-    f'SELECT sum("kwh") FROM "energy" WHERE $timeFilter AND {SCOPE} GROUP BY time(1d), "carrier" fill(none)'
-)
-ENERGY_BY_SITE = (
-    f'SELECT sum("kwh") AS "kwh" FROM "energy" WHERE $timeFilter AND {SCOPE} GROUP BY "site", "carrier"'
-)
-EMISSIONS_PER_DAY = (
-    'SELECT sum("co2e_kg") FROM "emissions" '
-    f'WHERE $timeFilter AND {SCOPE} AND "method" = \'location\' GROUP BY time(1d), "carrier" fill(none)'
-)
-ELECTRIC_POWER = (
-    'SELECT mean("power_kw") FROM "electricity" '
-    f'WHERE $timeFilter AND {SCOPE} GROUP BY time($__interval), "site" fill(none)'
-)
+LOCATION = "\"method\" = 'location'"
 
 
-def _indoor(field: str) -> str:
-    return (
-        f'SELECT mean("{field}") FROM "indoor_climate" '
-        f'WHERE $timeFilter AND {SCOPE} GROUP BY time($__interval), "site" fill(none)'
+def _per_day(measurement: str, field: str, *conditions: str) -> Callable[[Source], str]:
+    """Sum of ``field`` per local day and carrier."""
+    return lambda src: (
+        f'SELECT sum("{field}") AS "{field}" FROM {src.of(measurement)} {src.where(SCOPE, *conditions)} '
+        f'GROUP BY time(1d), "carrier" fill(none){LOCAL_TIME}'
     )
+
+
+def energy_by_site(src: Source) -> str:
+    return f'SELECT sum("kwh") AS "kwh" FROM {src.of("energy")} {src.where(SCOPE)} GROUP BY "site", "carrier"'
+
+
+def _site_means(measurement: str, field: str) -> Callable[[Source], str]:
+    """Mean of ``field`` per interval and building."""
+    return lambda src: means_per_interval(src, measurement, SCOPE, {field: field}, by='"site"')
+
+
+INDOOR = (
+    ("Indoor temperature", "celsius", "temperature_c"),
+    ("Relative humidity", "humidity", "humidity_pct"),
+    ("CO₂", "ppm", "co2_ppm"),
+)
 
 
 def build() -> dash.Dashboard:
     """The building / owner dashboard."""
-    return (
+    dashboard = (
         base_dashboard(
             UID,
             "Buildings by owner",
@@ -75,19 +82,17 @@ def build() -> dash.Dashboard:
         )
         .with_row(row("Energy"))
         .with_panel(
-            timeseries_panel(
+            per_day_panel(
                 "Energy per day by carrier",
                 "kwatth",
-                influx_targets(InfluxQL(ENERGY_PER_DAY).alias("$tag_carrier")),
-                bars=True,
+                by_range(_per_day("energy", "kwh"), alias="$tag_carrier"),
                 stacked=True,
+                width=12,
             )
         )
         .with_panel(
             table_panel(
-                "Energy in range by building and carrier",
-                "kwatth",
-                influx_targets(InfluxQL(ENERGY_BY_SITE).table()),
+                "Energy in range by building and carrier", "kwatth", by_range(energy_by_site, table=True)
             )
         )
         .with_panel(
@@ -102,41 +107,20 @@ def build() -> dash.Dashboard:
             timeseries_panel(
                 "Electric power",
                 "kwatt",
-                influx_targets(InfluxQL(ELECTRIC_POWER).alias("$tag_site")),
+                by_range(_site_means("electricity", "power_kw"), alias="$tag_site"),
                 width=24,
             )
         )
         .with_row(row("Indoor climate"))
-        .with_panel(
-            timeseries_panel(
-                "Indoor temperature",
-                "celsius",
-                influx_targets(InfluxQL(_indoor("temperature_c")).alias("$tag_site")),
-                width=8,
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "Relative humidity",
-                "humidity",
-                influx_targets(InfluxQL(_indoor("humidity_pct")).alias("$tag_site")),
-                width=8,
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "CO₂", "ppm", influx_targets(InfluxQL(_indoor("co2_ppm")).alias("$tag_site")), width=8
-            )
-        )
-        .with_row(row("Emissions"))
-        .with_panel(
-            timeseries_panel(
-                "Emissions per day by carrier (location-based)",
-                "masskg",
-                influx_targets(InfluxQL(EMISSIONS_PER_DAY).alias("$tag_carrier")),
-                bars=True,
-                stacked=True,
-                width=24,
-            )
+    )
+    for title, unit, field in INDOOR:
+        indoor = by_range(_site_means("indoor_climate", field), alias="$tag_site")
+        dashboard = dashboard.with_panel(timeseries_panel(title, unit, indoor, width=8))
+    return dashboard.with_row(row("Emissions")).with_panel(
+        per_day_panel(
+            "Emissions per day by carrier (location-based)",
+            "masskg",
+            by_range(_per_day("emissions", "co2e_kg", LOCATION), alias="$tag_carrier"),
+            stacked=True,
         )
     )

@@ -8,6 +8,8 @@ its ``suffix:`` custom-unit syntax.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from grafana_foundation_sdk.builders import bargauge, stat, table, text, timeseries
 from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.builders import dashboard as dash
@@ -27,6 +29,7 @@ from grafana_foundation_sdk.models.text import TextMode
 
 from dashboards import datasources
 from dashboards.influxql import InfluxQL
+from dashboards.sources import BY_RANGE, Query, Source, per_source
 
 Target = cogbuilder.Builder[cogvariants.Dataquery]
 
@@ -34,6 +37,8 @@ UNIT_M3H = "suffix: m³/h"
 UNIT_DELTA_K = "suffix: K"
 UNIT_KG_PER_H = "suffix: kg/h"
 UNIT_G_PER_KWH = "suffix: g/kWh"
+
+LOCAL_DAYS = "Local days (Europe/Stockholm), as the API's."
 
 
 def influx_targets(*queries: str | InfluxQL) -> list[Target]:
@@ -43,6 +48,21 @@ def influx_targets(*queries: str | InfluxQL) -> list[Target]:
         target = query if isinstance(query, InfluxQL) else InfluxQL(query)
         targets.append(target.ref_id(chr(ord("A") + index)))
     return targets
+
+
+def by_range(
+    query: Query, *, alias: str | None = None, table: bool = False, sources: tuple[Source, ...] = BY_RANGE
+) -> list[Target]:
+    """One target per source (dashboards/sources.py), each answering only for its lengths of range."""
+    targets = []
+    for written in per_source(query, sources):
+        target = InfluxQL(written)
+        if alias is not None:
+            target = target.alias(alias)
+        if table:
+            target = target.table()
+        targets.append(target)
+    return influx_targets(*targets)
 
 
 def promql(expr: str, legend: str, ref_id: str = "A") -> prom.Dataquery:
@@ -61,6 +81,24 @@ def _datasource_of(targets: list[Target]) -> DataSourceRef:
     return datasources.prometheus() if isinstance(targets[0], prom.Dataquery) else datasources.influx()
 
 
+DataPanel = TypeVar("DataPanel", timeseries.Panel, stat.Panel, bargauge.Panel, table.Panel)
+
+
+def _data_panel(
+    panel: DataPanel, title: str, unit: str, targets: list[Target], description: str, width: int, height: int
+) -> DataPanel:
+    """What every data panel sets the same way: title, description, unit, datasource, size."""
+    return (
+        panel.title(title)
+        .description(description)
+        .unit(unit)
+        .datasource(_datasource_of(targets))
+        .targets(targets)
+        .span(width)
+        .height(height)
+    )
+
+
 def timeseries_panel(
     title: str,
     unit: str,
@@ -74,14 +112,7 @@ def timeseries_panel(
 ) -> timeseries.Panel:
     """A time-series panel; ``bars`` for per-day/-hour totals, ``stacked`` to add carriers up."""
     panel = (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .unit(unit)
-        .datasource(_datasource_of(targets))
-        .targets(targets)
-        .span(width)
-        .height(height)
+        _data_panel(timeseries.Panel(), title, unit, targets, description, width, height)
         .fill_opacity(60 if bars else 10)
         .legend(
             common_builders.VizLegendOptions()
@@ -96,6 +127,15 @@ def timeseries_panel(
     if stacked:
         panel = panel.stacking(common_builders.StackingConfig().mode(common.StackingMode.NORMAL))
     return panel
+
+
+def per_day_panel(
+    title: str, unit: str, targets: list[Target], *, stacked: bool = False, width: int = 24
+) -> timeseries.Panel:
+    """Bars of totals per local day (Europe/Stockholm, as the API's), full width by default."""
+    return timeseries_panel(
+        title, unit, targets, description=LOCAL_DAYS, bars=True, stacked=stacked, width=width
+    )
 
 
 def stat_panel(
@@ -115,14 +155,7 @@ def stat_panel(
     ``no_value`` is shown instead of "No data" (e.g. "0" for a count InfluxDB answers with null).
     """
     panel = (
-        stat.Panel()
-        .title(title)
-        .description(description)
-        .unit(unit)
-        .datasource(_datasource_of(targets))
-        .targets(targets)
-        .span(width)
-        .height(height)
+        _data_panel(stat.Panel(), title, unit, targets, description, width, height)
         .graph_mode(common.BigValueGraphMode.AREA)
         .reduce_options(common_builders.ReduceDataOptions().calcs([reducer]).values(False))
     )
@@ -138,14 +171,7 @@ def bargauge_panel(
 ) -> bargauge.Panel:
     """Horizontal bars, one per series (e.g. per site), ranked by the latest value."""
     return (
-        bargauge.Panel()
-        .title(title)
-        .description(description)
-        .unit(unit)
-        .datasource(_datasource_of(targets))
-        .targets(targets)
-        .span(width)
-        .height(height)
+        _data_panel(bargauge.Panel(), title, unit, targets, description, width, height)
         .orientation(common.VizOrientation.HORIZONTAL)
         .display_mode(common.BarGaugeDisplayMode.GRADIENT)
         .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
@@ -165,16 +191,7 @@ def table_panel(
 ) -> table.Panel:
     """A table of rows; ``time_from_now`` shows the Time column as "3 minutes ago" (freshness),
     ``sort_by_time`` sorts rows oldest first (InfluxQL cannot order across series)."""
-    panel = (
-        table.Panel()
-        .title(title)
-        .description(description)
-        .unit(unit)
-        .datasource(_datasource_of(targets))
-        .targets(targets)
-        .span(width)
-        .height(height)
-    )
+    panel = _data_panel(table.Panel(), title, unit, targets, description, width, height)
     if time_from_now:
         panel = panel.override_by_name("Time", [DynamicConfigValue(id_val="unit", value="dateTimeFromNow")])
     if sort_by_time:
@@ -191,23 +208,16 @@ def row(title: str) -> dash.Row:
     return dash.Row(title)
 
 
-def influx_tag_variable(
-    name: str,
-    label: str,
-    query: str,
-    *,
-    include_all: bool = False,
-    multi: bool = False,
+def _query_variable(
+    name: str, label: str, query: str, datasource: DataSourceRef, *, include_all: bool, multi: bool
 ) -> dash.QueryVariable:
-    """A variable filled from ``SHOW TAG VALUES …`` on the InfluxQL datasource.
-
-    "All" is ``.*`` so panels can always filter with ``=~ /^$name$/``.
-    """
+    """A variable refreshed with the time range, sorted; "All" is ``.*`` so panels can always
+    filter with ``=~ /^$name$/``."""
     variable = (
         dash.QueryVariable(name)
         .label(label)
         .query(query)
-        .datasource(datasources.influx())
+        .datasource(datasource)
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(VariableSort.ALPHABETICAL_ASC)
         .multi(multi)
@@ -218,20 +228,32 @@ def influx_tag_variable(
     return variable
 
 
+def influx_tag_variable(
+    name: str,
+    label: str,
+    query: str,
+    *,
+    include_all: bool = False,
+    multi: bool = False,
+) -> dash.QueryVariable:
+    """A variable filled from ``SHOW TAG VALUES …`` on the InfluxQL datasource."""
+    return _query_variable(name, label, query, datasources.influx(), include_all=include_all, multi=multi)
+
+
+def network_variable(*, multi: bool = False) -> dash.QueryVariable:
+    """``$network``: the district-heating networks, "All" by default."""
+    return influx_tag_variable(
+        "network",
+        "Network",
+        'SHOW TAG VALUES FROM "district_heating" WITH KEY = "network"',
+        include_all=True,
+        multi=multi,
+    )
+
+
 def prometheus_label_variable(name: str, label: str, query: str) -> dash.QueryVariable:
     """A multi-valued variable from ``label_values(…)`` on the Prometheus datasource, default All."""
-    return (
-        dash.QueryVariable(name)
-        .label(label)
-        .query(query)
-        .datasource(datasources.prometheus())
-        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(VariableSort.ALPHABETICAL_ASC)
-        .multi(True)
-        .include_all(True)
-        .all_value(".*")
-        .current(VariableOption(text="All", value="$__all"))
-    )
+    return _query_variable(name, label, query, datasources.prometheus(), include_all=True, multi=True)
 
 
 def base_dashboard(uid: str, title: str, description: str, tags: list[str]) -> dash.Dashboard:

@@ -23,7 +23,7 @@ log = structlog.get_logger("dashboards.push")
 class GrafanaSettings(BaseSettings):
     """Where and as whom to push: ``GRAFANA_URL`` plus ``GRAFANA_TOKEN`` or user and password."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)  # env file: load()
 
     grafana_url: str
     grafana_token: SecretStr | None = None

@@ -2,51 +2,58 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from grafana_foundation_sdk.builders import dashboard as dash
 
-from dashboards.influxql import InfluxQL
 from dashboards.panels import (
     UNIT_DELTA_K,
     UNIT_M3H,
+    Target,
     base_dashboard,
+    by_range,
     influx_tag_variable,
-    influx_targets,
+    network_variable,
+    per_day_panel,
     row,
     stat_panel,
     timeseries_panel,
 )
+from dashboards.sources import LOCAL_TIME, RAW, RAW_LONG, Source, means_per_interval, trailing
 
 UID = "energy-substation-detail"
 
 SITE = '"site" =~ /^$site$/'
+DISTRICT_HEAT = "\"carrier\" = 'district_heat'"
+# Beyond two days, "latest" is the latest reading in this window up to the range's end: a cost
+# that does not grow with the range (a meter silent for longer shows no value).
+LATEST_WINDOW = "2d"
 
 
-def _mean(field: str, alias: str) -> str:
-    """Mean of one district-heating field per interval for the chosen substation."""
+def _means(columns: dict[str, str]) -> Callable[[Source], str]:
+    """Means of district-heating fields (alias=field) per interval for the chosen substation."""
+    return lambda src: means_per_interval(src, "district_heating", SITE, columns)
+
+
+def _latest(field: str) -> list[Target]:
+    """The latest reading in the range (up to 2 days), or in the 2 days up to its end."""
+
+    def query(src: Source) -> str:
+        time = "$timeFilter" if src is RAW else trailing(LATEST_WINDOW)
+        return f'SELECT last("{field}") AS "{field}" FROM "district_heating" {src.where(SITE, time=time)}'
+
+    return by_range(query, sources=(RAW, RAW_LONG))
+
+
+TEMPERATURES = {"supply": "supply_temp_c", "return": "return_temp_c"}
+
+
+# Interval energy (derived from the meter register by ingest), summed per local day.
+def energy_per_day(src: Source) -> str:
     return (
-        f'SELECT mean("{field}") AS "{alias}" FROM "district_heating" '
-        f"WHERE $timeFilter AND {SITE} GROUP BY time($__interval) fill(none)"
+        f'SELECT sum("kwh") AS "district heat" FROM {src.of("energy")} '
+        f"{src.where(SITE, DISTRICT_HEAT)} GROUP BY time(1d) fill(none){LOCAL_TIME}"
     )
-
-
-def _last(field: str) -> str:
-    return f'SELECT last("{field}") AS "{field}" FROM "district_heating" WHERE $timeFilter AND {SITE}'
-
-
-POWER = _mean("power_kw", "power")
-FLOW = _mean("flow_m3h", "flow")
-TEMPERATURES = (
-    'SELECT mean("supply_temp_c") AS "supply", mean("return_temp_c") AS "return" '
-    f'FROM "district_heating" WHERE $timeFilter AND {SITE} GROUP BY time($__interval) fill(none)'
-)
-DELTA_T = _mean("delta_t_k", "ΔT")
-# Interval energy (derived from the meter register by ingest), summed per day.
-ENERGY_PER_DAY = (
-    'SELECT sum("kwh") AS "district heat" FROM "energy" '
-    f"WHERE $timeFilter AND {SITE} AND \"carrier\" = 'district_heat' GROUP BY time(1d) fill(none)"
-)
-ENERGY_REGISTER = _last("energy_kwh")
-INFO_CODE = _last("info_code")
 
 
 def build() -> dash.Dashboard:
@@ -58,14 +65,7 @@ def build() -> dash.Dashboard:
             "One substation's heat meter: power, flow, temperatures, ΔT, daily energy and status.",
             ["operators", "district-heating"],
         )
-        .with_variable(
-            influx_tag_variable(
-                "network",
-                "Network",
-                'SHOW TAG VALUES FROM "district_heating" WITH KEY = "network"',
-                include_all=True,
-            )
-        )
+        .with_variable(network_variable())
         .with_variable(
             influx_tag_variable(
                 "site",
@@ -74,41 +74,32 @@ def build() -> dash.Dashboard:
             )
         )
         .with_row(row("Latest"))
-        .with_panel(stat_panel("Power", "kwatt", influx_targets(_last("power_kw")), decimals=0))
-        .with_panel(stat_panel("Supply", "celsius", influx_targets(_last("supply_temp_c")), decimals=1))
-        .with_panel(stat_panel("Return", "celsius", influx_targets(_last("return_temp_c")), decimals=1))
-        .with_panel(stat_panel("ΔT", UNIT_DELTA_K, influx_targets(_last("delta_t_k")), decimals=1))
-        .with_panel(
-            stat_panel("Energy register", "kwatth", influx_targets(ENERGY_REGISTER), width=12, decimals=0)
-        )
+        .with_panel(stat_panel("Power", "kwatt", _latest("power_kw"), decimals=0))
+        .with_panel(stat_panel("Supply", "celsius", _latest("supply_temp_c"), decimals=1))
+        .with_panel(stat_panel("Return", "celsius", _latest("return_temp_c"), decimals=1))
+        .with_panel(stat_panel("ΔT", UNIT_DELTA_K, _latest("delta_t_k"), decimals=1))
+        .with_panel(stat_panel("Energy register", "kwatth", _latest("energy_kwh"), width=12, decimals=0))
         .with_panel(
             stat_panel(
                 "Meter info code",
                 "short",
-                influx_targets(INFO_CODE),
+                _latest("info_code"),
                 description="The heat meter's status word; 0 means no error flags.",
                 width=12,
             )
         )
         .with_row(row("Trends"))
-        .with_panel(timeseries_panel("Power", "kwatt", influx_targets(InfluxQL(POWER).alias("power"))))
-        .with_panel(timeseries_panel("Flow", UNIT_M3H, influx_targets(InfluxQL(FLOW).alias("flow"))))
+        .with_panel(
+            timeseries_panel("Power", "kwatt", by_range(_means({"power": "power_kw"}), alias="power"))
+        )
+        .with_panel(timeseries_panel("Flow", UNIT_M3H, by_range(_means({"flow": "flow_m3h"}), alias="flow")))
         .with_panel(
             timeseries_panel(
-                "Supply and return temperature",
-                "celsius",
-                influx_targets(InfluxQL(TEMPERATURES).alias("$col")),
+                "Supply and return temperature", "celsius", by_range(_means(TEMPERATURES), alias="$col")
             )
         )
-        .with_panel(timeseries_panel("ΔT", UNIT_DELTA_K, influx_targets(DELTA_T)))
+        .with_panel(timeseries_panel("ΔT", UNIT_DELTA_K, by_range(_means({"ΔT": "delta_t_k"}))))
         .with_panel(
-            timeseries_panel(
-                "Energy per day",
-                "kwatth",
-                influx_targets(InfluxQL(ENERGY_PER_DAY).alias("district heat")),
-                description="Days are UTC days (InfluxQL buckets).",
-                bars=True,
-                width=24,
-            )
+            per_day_panel("Energy per day", "kwatth", by_range(energy_per_day, alias="district heat"))
         )
     )

@@ -34,6 +34,7 @@ import structlog
 
 from energy_core.errors import Reason
 from energy_core.store import SqliteStore
+from energy_core.timeutil import NS
 
 log = structlog.get_logger("energy_core.deadletters")
 
@@ -116,7 +117,7 @@ class DeadLetterStore(SqliteStore):
 
     async def add_many(self, letters: Sequence[DeadLetter]) -> None:
         """Store letters (payloads above STORED_PAYLOAD_MAX cut, hashed), then enforce the bounds."""
-        cutoff_ns = time.time_ns() - int(self.max_age_s * 1e9)
+        cutoff_ns = time.time_ns() - int(self.max_age_s * NS)
 
         def insert(db: sqlite3.Connection) -> dict[str, int]:
             rows = [_row(d) for d in letters]  # hashing here, on the store's thread, not the loop's
@@ -136,7 +137,7 @@ class DeadLetterStore(SqliteStore):
 
     def prune(self) -> dict[str, int]:
         """Enforce the age and byte bounds now (also done on every add); returns drops by reason."""
-        cutoff_ns = time.time_ns() - int(self.max_age_s * 1e9)
+        cutoff_ns = time.time_ns() - int(self.max_age_s * NS)
 
         def prune(db: sqlite3.Connection) -> dict[str, int]:
             with db:

@@ -1,4 +1,27 @@
-"""Exceptions and dead-letter reason codes of the ingest package."""
+"""The project's one error root, its subtrees, and the dead-letter reason codes.
+
+Every exception the project raises on purpose descends from :class:`EnergyError`, so a loop
+boundary or a command line can say "ours" in one ``except``; the subtrees say what failed::
+
+    EnergyError
+    ├── ConfigError              configuration missing or malformed (one line naming the key)
+    ├── PayloadError             a payload that cannot become readings (carries its Reason)
+    ├── ProtocolError            a peer broke its wire protocol (ingest.mqtt_codec: MalformedPacket,
+    │                            PacketTooLarge; those are ValueError too)
+    ├── InfluxFailure            InfluxDB did not do what was asked
+    │   ├── InfluxError              it answered with an error retrying will not fix
+    │   └── InfluxUnavailable        it could not be reached (5xx, timeouts) after the retries
+    │       └── InfluxRefused            it refused a write for a reason not about its points
+    ├── StorageError             a durable local SQLite store failed or is full
+    │   ├── StoreError               it cannot be opened or written (disk full, I/O error)
+    │   └── SpoolFull                (ingest.spool) a batch would exceed the spool's byte bound
+    ├── ApiError                 (api.errors) a request the API answers with a 4xx JSON body
+    └── NotInstalled             (energy_testing.errors) a service binary is missing; RuntimeError too
+
+The leaves of other packages live in those packages (each has its ``errors.py`` or keeps its
+codec's errors beside the codec); this module imports nothing but the standard library, so the
+stdlib-only test harness can build on it.
+"""
 
 from __future__ import annotations
 
@@ -23,11 +46,15 @@ class Reason(StrEnum):
     IMPLAUSIBLE_ENERGY = "implausible_energy"
 
 
-class ConfigError(Exception):
+class EnergyError(Exception):
+    """The root: raised (through a subclass) for every failure the project reports on purpose."""
+
+
+class ConfigError(EnergyError):
     """Raised when configuration is missing or malformed; ``str()`` is one line naming the key."""
 
 
-class PayloadError(Exception):
+class PayloadError(EnergyError):
     """Raised when a payload cannot be turned into readings; carries the dead-letter reason."""
 
     def __init__(self, reason: Reason, detail: str) -> None:
@@ -36,7 +63,16 @@ class PayloadError(Exception):
         self.detail = detail
 
 
-class InfluxError(Exception):
+class ProtocolError(EnergyError):
+    """Raised when a peer (the MQTT broker) sends bytes its wire protocol does not allow."""
+
+
+class InfluxFailure(EnergyError):
+    """Raised when InfluxDB does not do what was asked: it said no (:class:`InfluxError`) or could
+    not be reached or would not take the write (:class:`InfluxUnavailable`)."""
+
+
+class InfluxError(InfluxFailure):
     """Raised when InfluxDB answers with an error that retrying will not fix."""
 
     def __init__(self, status: int, body: str) -> None:
@@ -45,7 +81,7 @@ class InfluxError(Exception):
         self.body = body
 
 
-class InfluxUnavailable(Exception):
+class InfluxUnavailable(InfluxFailure):
     """Raised when InfluxDB cannot be reached or answers 5xx/timeouts after the retries."""
 
 
@@ -63,7 +99,11 @@ class InfluxRefused(InfluxUnavailable):
         self.body = body
 
 
-class StoreError(Exception):
+class StorageError(EnergyError):
+    """Raised when a durable local store (the data directory's SQLite files) fails or is full."""
+
+
+class StoreError(StorageError):
     """Raised when a durable SQLite store (spool, dead letters, energy history) cannot be opened
     or written: disk full, I/O error, an unwritable ``INGEST_DATA_DIR``. Carries the file's path."""
 

@@ -23,9 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from energy_core.errors import ConfigError
 from energy_core.schema import CARRIER_DISTRICT_HEAT, CARRIER_ELECTRICITY
+from energy_core.timeutil import HOUR_NS, datetime_ns
 
-NS = 1_000_000_000
-HOUR_NS = 3600 * NS
 DEFAULT_FILE = Path(__file__).with_name("emission_factors.yaml")
 _FOREVER_NS = 2**63 - 1
 
@@ -37,9 +36,7 @@ def _to_ns(moment: dt.date | dt.datetime) -> int:
     """A date is midnight UTC; a datetime without an offset is UTC."""
     if not isinstance(moment, dt.datetime):
         moment = dt.datetime(moment.year, moment.month, moment.day, tzinfo=dt.UTC)
-    elif moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return int(moment.timestamp()) * NS + moment.microsecond * 1000
+    return datetime_ns(moment, naive=dt.UTC)
 
 
 class _Scoped(BaseModel):

@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 
 import paho.mqtt.client as paho
 import structlog
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from energy_core.deadletters import DeadLetter, DeadLetterStore
-from energy_core.errors import InfluxError, InfluxUnavailable
+from energy_core.errors import InfluxFailure
 from energy_core.influx import InfluxClient
+from energy_core.mqttclient import paho_client
 from energy_core.settings import MqttSettings, mqtt_endpoint
 
 log = structlog.get_logger("energy_core.replay")
@@ -72,16 +73,10 @@ def publish_messages(
     Returns one :class:`Published` per message, in order. Raises OSError when the broker
     cannot be reached or refuses the connection. A short-lived paho client of its own: these
     are rare, small publishes (replays, Sparkplug rebirth requests), kept off the consumer's
-    connection and its hot path.
+    connection and its hot path. Why it is not the simulator's publisher: energy_core.mqttclient.
     """
-    host, port, tls, username, password = mqtt_endpoint(settings.mqtt_url)
-    client = paho.Client(
-        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
-    )
-    if username is not None:
-        client.username_pw_set(username, password)
-    if tls:
-        client.tls_set(ca_certs=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None)
+    endpoint = mqtt_endpoint(settings.mqtt_url)
+    client = paho_client(endpoint, client_id, mqtt5=True, ca_file=settings.mqtt_ca_file)
     connected = threading.Event()
     connack: list[ReasonCode] = []
     codes: dict[int, int] = {}
@@ -97,11 +92,11 @@ def publish_messages(
 
     client.on_connect = on_connect
     client.on_publish = on_publish
-    client.connect(host, port)
+    client.connect(endpoint.host, endpoint.port)
     client.loop_start()
     try:
         if not connected.wait(PUBACK_TIMEOUT_S):
-            raise TimeoutError(f"no CONNACK from {host}:{port}")
+            raise TimeoutError(f"no CONNACK from {endpoint.host}:{endpoint.port}")
         if connack[0].is_failure:
             raise ConnectionRefusedError(f"broker refused the connection: {connack[0].getName()}")
         sent: list[tuple[str, paho.MQTTMessageInfo | None, str]] = []
@@ -216,7 +211,7 @@ async def replay(
     for letter in to_write:
         try:
             await influx.write(letter.payload)
-        except (InfluxError, InfluxUnavailable) as exc:
+        except InfluxFailure as exc:
             report.skipped.append((letter.id, f"influx_write_failed: {str(exc)[:300]}"))
         else:
             report.replayed.append(letter.id)

@@ -34,12 +34,10 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from energy_core.schema import MEASUREMENT_OF_KIND, QUANTITIES, Measurement
+from energy_core.timeutil import DAY_NS, HOUR_NS, NS
 
 ZONE_NAME = "Europe/Stockholm"
 ZONE = ZoneInfo(ZONE_NAME)
-NS = 1_000_000_000
-HOUR_NS = 3600 * NS
-DAY_NS = 24 * HOUR_NS
 
 RP_1H = "rollup_1h"
 RP_1D = "rollup_1d"

@@ -2,7 +2,10 @@
 
 Environment variables win; a ``.env`` file (or the file named by ``ENERGY_ENV_FILE``) may
 provide the same keys. Each component loads only the settings class it needs, in its
-``main()``: nothing is read at import time.
+``main()``, through :func:`load`: nothing is read at import time, and the env file is looked up
+when ``load()`` runs (so a test's ``monkeypatch.setenv("ENERGY_ENV_FILE", …)`` takes effect).
+A settings class built directly (``IngestSettings(...)``, as tests do) reads the environment
+but no env file, so a developer's ``.env`` never leaks into them.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pydantic import FilePath, SecretStr, ValidationError, field_validator
@@ -26,9 +29,8 @@ _PLACEHOLDER = re.compile(r"^<?\s*(change|replace)[-_ ]?me\b", re.IGNORECASE)
 
 
 class _Base(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=os.environ.get("ENERGY_ENV_FILE", ".env"), extra="ignore", frozen=True
-    )
+    # No env_file here: it would be fixed at import. load() names it when it builds the settings.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
 
 class MqttSettings(_Base):
@@ -89,13 +91,20 @@ class DataDirSettings(_Base):
     ingest_data_dir: Path = Path("var/ingest")
 
 
+def env_file() -> Path:
+    """The env file :func:`load` reads: ``ENERGY_ENV_FILE`` as set now, else ``.env`` (in the working
+    directory). A file that does not exist provides nothing."""
+    return Path(os.environ.get("ENERGY_ENV_FILE", ".env"))
+
+
 def load(cls: type[_S]) -> _S:
-    """Build a settings object, turning pydantic's report into one line that names the key.
+    """Build a settings object from the environment and :func:`env_file`, turning pydantic's report
+    into one line that names the key.
 
     Also refuses secrets that are still a placeholder from ``deploy/.env.example``.
     """
     try:
-        settings = cls()
+        settings = cls(_env_file=env_file())
     except ValidationError as exc:
         error = exc.errors()[0]
         key = str(error["loc"][0]).upper() if error["loc"] else "?"
@@ -115,7 +124,7 @@ def refuse_placeholder_secrets(settings: BaseSettings) -> None:
         value = getattr(settings, key, None)
         secrets[key] = value.get_secret_value() if isinstance(value, SecretStr) else None
     if isinstance(url := getattr(settings, "mqtt_url", None), str):
-        secrets["mqtt_url"] = mqtt_endpoint(url)[4]
+        secrets["mqtt_url"] = mqtt_endpoint(url).password
     for key, secret in secrets.items():
         if secret is not None and _PLACEHOLDER.match(secret.strip()):
             raise ConfigError(
@@ -123,11 +132,24 @@ def refuse_placeholder_secrets(settings: BaseSettings) -> None:
             )
 
 
-def mqtt_endpoint(url: str) -> tuple[str, int, bool, str | None, str | None]:
-    """Split an ``MQTT_URL`` into host, port, tls, username and password."""
+class MqttEndpoint(NamedTuple):
+    """Where an ``MQTT_URL`` points: host, port, TLS (``mqtts://``) and the credentials it carries."""
+
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+
+def mqtt_endpoint(url: str) -> MqttEndpoint:
+    """Split an ``MQTT_URL``; the port defaults to 8883 for ``mqtts://``, else 1883."""
     parts = urlsplit(url)
     tls = parts.scheme == "mqtts"
-    port = parts.port or (8883 if tls else 1883)
-    username = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password else None
-    return parts.hostname or "127.0.0.1", port, tls, username, password
+    return MqttEndpoint(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or (8883 if tls else 1883),
+        tls=tls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )

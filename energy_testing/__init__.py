@@ -2,5 +2,5 @@
 
 Installing the package registers the plugin (entry point ``pytest11``); its fixtures are
 documented in docs/testing.md and in :mod:`energy_testing.plugin`. This module imports nothing,
-so ``deploy/local/services.py`` can load :mod:`energy_testing.services` with only the stdlib.
+so ``deploy/local/services.py`` can run :mod:`energy_testing.services` with only the system's Python.
 """

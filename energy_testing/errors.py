@@ -1,9 +1,12 @@
-"""Errors of the test harness (stdlib only, like :mod:`energy_testing.services`)."""
+"""Errors of the test harness (stdlib only, like :mod:`energy_testing.services`: the root,
+:class:`energy_core.errors.EnergyError`, imports nothing but the standard library)."""
 
 from __future__ import annotations
 
+from energy_core.errors import EnergyError
 
-class NotInstalled(RuntimeError):
+
+class NotInstalled(EnergyError, RuntimeError):
     """Raised when a service binary (``mosquitto``, ``influxd``) cannot be found.
 
     Its message is one line naming the Debian package to install.

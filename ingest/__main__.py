@@ -11,14 +11,18 @@ import signal
 import sys
 
 from energy_core import logs
+from energy_core.cli import exits_on_config_error
 from energy_core.errors import ConfigError, Reason, StoreError
 from energy_core.factors import EmissionFactors
 from energy_core.registry import Registry
 from energy_core.settings import DataDirSettings, load
+from energy_core.timeutil import HOUR_NS, NS, STOCKHOLM, parse_iso
 from ingest.config import IngestSettings
 
 
+@exits_on_config_error
 def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 and one line on a configuration mistake)."""
     parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__)
     parser.add_argument("--log-level", default="INFO")
     sub = parser.add_subparsers(dest="command")
@@ -62,8 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     bf = sub.add_parser(
         "backfill", help="recompute energy and emissions for a time range (after factors change)"
     )
-    bf.add_argument("--start", required=True, type=_utc_ns, help="RFC 3339, e.g. 2025-01-01T00:00:00Z")
-    bf.add_argument("--end", required=True, type=_utc_ns, help="RFC 3339, inclusive")
+    bf.add_argument(
+        "--start",
+        required=True,
+        type=_local_ns,
+        help="ISO 8601, e.g. 2025-01-01T00:00; no offset = Europe/Stockholm",
+    )
+    bf.add_argument(
+        "--end", required=True, type=_local_ns, help="ISO 8601, inclusive; no offset = Europe/Stockholm"
+    )
     bf.add_argument("--chunk-hours", type=float, default=1.0, help="registers read per query (default 1 h)")
     bf.add_argument("--lookback-days", type=float, default=35.0, help="how far back to seek each predecessor")
     bf.add_argument(
@@ -93,26 +104,17 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(args.log_level)
     if args.command == "deadletters" and args.action in ("counts", "list"):
         return _read_dead_letters(args)
-    try:
-        settings = load(IngestSettings)
-        if args.command in (None, "run", "backfill", "energy"):
-            # backfill and energy read device tags from the stored points; the registry gives them
-            # each meter's power limit (max_power_kw, site area) for plausible interval energy
-            registry = Registry.load(settings.assets_file) if settings.assets_file else Registry.empty()
-        if args.command in (None, "run", "backfill", "energy"):  # fail now, in one line, not in a traceback
-            factors = EmissionFactors.load(settings.emission_factors_file)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+    settings = load(IngestSettings)
+    if args.command in (None, "run", "backfill", "energy"):
+        # backfill and energy read device tags from the stored points; the registry gives them
+        # each meter's power limit (max_power_kw, site area) for plausible interval energy
+        registry = Registry.load(settings.assets_file) if settings.assets_file else Registry.empty()
+        factors = EmissionFactors.load(settings.emission_factors_file)  # fail now, in one line
     if args.command == "deadletters":
         from ingest.deadletters_cli import deadletters_command
 
         if not settings.ingest_data_dir.is_dir():  # replaying from a mistyped path would find nothing
-            print(
-                f"configuration error: INGEST_DATA_DIR={settings.ingest_data_dir} does not exist",
-                file=sys.stderr,
-            )
-            return 2
+            raise ConfigError(f"INGEST_DATA_DIR={settings.ingest_data_dir} does not exist")
         return deadletters_command(
             settings, args.action, args.reason, args.limit, after_id=args.after_id, ids=args.ids
         )
@@ -142,18 +144,12 @@ def _read_dead_letters(args: argparse.Namespace) -> int:
     (a mistyped path would otherwise show an empty store, and create it)."""
     from ingest.deadletters_cli import print_dead_letters
 
-    try:
-        data_dir = load(DataDirSettings).ingest_data_dir
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+    data_dir = load(DataDirSettings).ingest_data_dir
     if not data_dir.is_dir():
-        print(
-            f"configuration error: INGEST_DATA_DIR={data_dir} does not exist (is it mistyped?); "
-            "counts and list read an existing data directory and never create one",
-            file=sys.stderr,
+        raise ConfigError(
+            f"INGEST_DATA_DIR={data_dir} does not exist (is it mistyped?); "
+            "counts and list read an existing data directory and never create one"
         )
-        return 2
     try:
         return print_dead_letters(
             data_dir,
@@ -184,19 +180,16 @@ def _ids(text: str) -> list[int]:
     return ids
 
 
-def _utc_ns(text: str) -> int:
-    """An RFC 3339 time (no offset: UTC) as ns since the epoch."""
-    moment = dt.datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+def _local_ns(text: str) -> int:
+    """An ISO 8601 time as ns since the epoch; without an offset it is Europe/Stockholm local time."""
+    return parse_iso(text, naive=STOCKHOLM)
 
 
 def _backfill(
     settings: IngestSettings, factors: EmissionFactors, registry: Registry, args: argparse.Namespace
 ) -> int:
     from energy_core.influx import InfluxClient
-    from ingest.derive.backfill import HOUR_NS, backfill
+    from ingest.derive.backfill import backfill
     from ingest.derive.plausible import energy_limits
 
     if args.end < args.start or args.chunk_hours <= 0 or args.lookback_days < 0:
@@ -232,8 +225,7 @@ def _energy(
     settings: IngestSettings, factors: EmissionFactors, registry: Registry, args: argparse.Namespace
 ) -> int:
     from energy_core.influx import InfluxClient
-    from ingest.derive.backfill import HOUR_NS
-    from ingest.derive.follow import NS, EnergyFollower
+    from ingest.derive.follow import EnergyFollower
     from ingest.derive.plausible import energy_limits
     from ingest.health import HealthServer
     from ingest.rollup import RollupMaintainer

@@ -42,6 +42,12 @@ class IngestSettings(MqttSettings, InfluxSettings):
     ingest_max_power_kw_electricity: float = Field(default=2_000.0, gt=0)
     ingest_max_heat_w_per_m2: float = Field(default=250.0, gt=0)
     ingest_energy_resolution_kwh: float = Field(default=10.0, ge=0)
+    # Healing energy after a back-fill (ingest/derive/heal.py, docs/emissions.md): late register
+    # readings are recomputed from InfluxDB once no more came for that meter for this long.
+    ingest_heal_delay_s: float = Field(default=60.0, ge=0, le=86_400)
+    # With INGEST_ENERGY=off: readings older than this when they arrive are healed here (the
+    # follower's window does not reach them); keep it below the follower's window minus --every.
+    ingest_heal_older_than_s: float = Field(default=3600.0, gt=0)
 
     # Roll-ups and retention (issue 14, docs/rollups.md). "auto": the service maintains the roll-ups
     # with INGEST_ENERGY=live, the energy follower with INGEST_ENERGY=off; "on"/"off" force it.

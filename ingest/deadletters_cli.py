@@ -6,14 +6,12 @@ import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from energy_core.deadletters import DeadLetterStore
 from energy_core.influx import InfluxClient
 from energy_core.replay import ReplayReport, replay
+from energy_core.timeutil import NS, STOCKHOLM
 from ingest.config import IngestSettings
-
-_LOCAL = ZoneInfo("Europe/Stockholm")  # the network's local time, as the API's JSON uses
 
 
 def deadletters_command(
@@ -76,7 +74,7 @@ def print_dead_letters(
 
 def local_time(ns: int) -> str:
     """A receive time as Europe/Stockholm local time with its offset, to the millisecond."""
-    moment = dt.datetime.fromtimestamp(ns / 1e9, _LOCAL)
+    moment = dt.datetime.fromtimestamp(ns / NS, STOCKHOLM)  # as the API's JSON gives times
     return moment.isoformat(timespec="milliseconds")
 
 

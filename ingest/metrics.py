@@ -73,3 +73,9 @@ class IngestMetrics:
         )
         for bound in ("age", "bytes"):
             self.dead_letters_dropped.labels(bound)
+        self.batch_messages = Histogram(
+            "ingest_batch_messages",
+            "MQTT messages per committed batch (bounded by INGEST_BATCH_SIZE: a full batch pauses reading)",
+            registry=r,
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000),
+        )

@@ -24,6 +24,7 @@ import structlog
 from energy_core.schema import Message
 from energy_core.settings import mqtt_endpoint
 from ingest import mqtt_codec as codec
+from ingest.flow import CALLER, FlowControl
 
 log = structlog.get_logger("ingest.mqtt")
 
@@ -52,13 +53,30 @@ class AckToken:
     mid: int
 
 
-class _Connection(asyncio.Protocol):
-    """One TCP (or TLS) connection's protocol state; lives for a single generation."""
+OnMessage = Callable[[Message, AckToken | None], None]
 
-    def __init__(self, consumer: MqttConsumer, generation: int, protocol: int) -> None:
-        self.consumer = consumer
+
+class _Connection(asyncio.Protocol):
+    """One TCP (or TLS) connection's protocol state; lives for a single generation.
+
+    It knows nothing of the consumer: it is given the flow control it obeys, where messages go
+    and whom to tell of the SUBACK; the consumer reads its state (``last_message``, ``closed``).
+    """
+
+    def __init__(
+        self,
+        generation: int,
+        protocol: int,
+        *,
+        flow: FlowControl,
+        on_message: OnMessage,
+        on_suback: Callable[[list[int]], None],
+    ) -> None:
         self.generation = generation
         self.protocol = protocol
+        self.flow = flow
+        self.on_message = on_message
+        self.on_suback = on_suback
         self.reader = codec.PacketReader(MAX_PACKET_BYTES)
         self.transport: asyncio.Transport | None = None
         self.connack: asyncio.Future[tuple[bool, int, codec.Properties]] = (
@@ -68,7 +86,10 @@ class _Connection(asyncio.Protocol):
         self.qos2_pending: set[int] = set()  # QoS 2 ids we owe a PUBREC (should never happen: we ask QoS 1)
         self.last_sent = self.last_received = time.monotonic()
         self.ping_sent_at: float | None = None
-        self.held: list[tuple[int, bytes]] = []  # packets read while paused, dispatched on resume
+        self.last_message = self.last_sent  # when a PUBLISH last arrived (or reading resumed)
+        # Packets read in the same socket read as the PUBLISH that paused the flow, and after:
+        # dispatched, in order, when reading resumes.
+        self.unread: list[tuple[int, bytes]] = []
         self.disconnect_reason: int | None = None  # the broker's DISCONNECT reason code, if it sent one
         self.closed_by_us = False
 
@@ -98,24 +119,24 @@ class _Connection(asyncio.Protocol):
             log.error("mqtt_malformed_packet", error=str(exc))
             self.close(reason=0x81)
             return
-        if self.held:
-            self.held.extend(packets)
-            packets, self.held = self.held, []
+        if self.unread:
+            self.unread.extend(packets)
+            packets, self.unread = self.unread, []
         self.dispatch(packets, now)
 
     def dispatch(self, packets: list[tuple[int, bytes]], now: float) -> None:
-        """Hand each packet on; while the consumer is paused, keep PUBLISHes (and what follows) held."""
-        consumer = self.consumer
-        on_message = consumer.on_message
+        """Hand each packet on; while the flow is paused, keep PUBLISHes (and what follows) unread."""
+        flow = self.flow
+        on_message = self.on_message
         protocol, generation = self.protocol, self.generation
         received_ns = time.time_ns()  # one clock read per socket read, not per message
         published = False
         try:
             for index, (first_byte, body) in enumerate(packets):
                 if first_byte >> 4 == codec.PUBLISH:
-                    if consumer._paused:
+                    if flow.paused:
                         # Backpressure must bind now, not after the rest of a 256 KiB read.
-                        self.held = packets[index:]
+                        self.unread = packets[index:]
                         break
                     topic, payload, qos, packet_id = codec.decode_publish(first_byte, body, protocol)
                     published = True
@@ -131,7 +152,24 @@ class _Connection(asyncio.Protocol):
             log.error("mqtt_malformed_packet", error=str(exc))
             self.close(reason=0x81)
         if published:
-            consumer.last_message_monotonic = now
+            self.last_message = now
+
+    def flow_changed(self) -> None:
+        """Pause or resume reading as the flow says; on resume, dispatch what was left unread."""
+        transport = self.transport
+        if transport is None:
+            return
+        if self.flow.paused:
+            transport.pause_reading()
+            return
+        now = time.monotonic()
+        self.last_message = now  # a pause is not silence
+        self.ping_sent_at = None  # answered, unread, while paused; time the next one afresh
+        if self.unread:
+            unread, self.unread = self.unread, []
+            self.dispatch(unread, now)  # may pause the flow again (a full batch)
+        if not self.flow.paused and not transport.is_closing():
+            transport.resume_reading()
 
     # -- packets other than PUBLISH ----------------------------------------------------
 
@@ -144,7 +182,7 @@ class _Connection(asyncio.Protocol):
                 self.connack.set_result(codec.decode_connack(body, self.protocol))
         elif kind == codec.SUBACK:
             _packet_id, reasons = codec.decode_suback(body, self.protocol)
-            self.consumer._on_suback(reasons)
+            self.on_suback(reasons)
         elif kind == codec.PUBREL:  # QoS 2 step 3: the broker released the id; complete it at once
             self.write(codec.encode_acks(codec.PUBCOMP, [codec.decode_packet_id(body)]))
         elif kind == codec.DISCONNECT:
@@ -200,7 +238,7 @@ class MqttConsumer:
         url: str,
         client_id: str,
         topic_filters: list[str],
-        on_message: Callable[[Message, AckToken | None], None],
+        on_message: OnMessage,
         *,
         shared_group: str | None = None,
         keepalive_s: int = 30,
@@ -209,8 +247,11 @@ class MqttConsumer:
         ca_file: str | None = None,
         on_connected: Callable[[bool], None] | None = None,
         takeover_backoff_s: float = TAKEOVER_BACKOFF_S,
+        flow: FlowControl | None = None,
     ) -> None:
-        self.host, self.port, self.tls, self.username, self.password = mqtt_endpoint(url)
+        endpoint = mqtt_endpoint(url)
+        self.host, self.port, self.tls = endpoint.host, endpoint.port, endpoint.tls
+        self.username, self.password = endpoint.username, endpoint.password
         self.client_id = client_id
         self.topic_filters = [f"$share/{shared_group}/{f}" if shared_group else f for f in topic_filters]
         self.on_message = on_message
@@ -223,10 +264,12 @@ class MqttConsumer:
         self.generation = 0
         self.connected = asyncio.Event()
         self.subscribed = asyncio.Event()
-        self.last_message_monotonic = time.monotonic()
+        # Whether reading is paused, and why: the service's (it pauses on a full batch and at
+        # shutdown), or the consumer's own when none is given (pause() and resume()).
+        self.flow = flow if flow is not None else FlowControl()
+        self.flow.on_change(self._flow_changed)
         self._connection: _Connection | None = None
         self._accepted_v5 = False
-        self._paused = False
         self.takeover_backoff_s = takeover_backoff_s
         self.takeovers = 0  # sessions the broker ended because another client took our client id
         self._taken_over = False  # the last session ended so (see _session_ended)
@@ -260,22 +303,16 @@ class MqttConsumer:
             self._teardown(graceful=True)
 
     def pause(self) -> None:
-        """Stop reading from the broker (backpressure, shutdown): acks can still be sent."""
-        self._paused = True
-        if (connection := self._connection) is not None and connection.transport is not None:
-            connection.transport.pause_reading()
+        """Stop reading from the broker (``flow`` reason ``caller``): acks can still be sent."""
+        self.flow.pause(CALLER)
 
     def resume(self) -> None:
-        """Read from the broker again after :meth:`pause` (backpressure released)."""
-        self._paused = False
-        self.last_message_monotonic = time.monotonic()  # a pause is not silence
-        if (connection := self._connection) is not None and connection.transport is not None:
-            connection.ping_sent_at = None  # answered, unread, while paused; time the next one afresh
-            if connection.held:
-                held, connection.held = connection.held, []
-                connection.dispatch(held, time.monotonic())
-            if not self._paused and not connection.transport.is_closing():
-                connection.transport.resume_reading()
+        """Read from the broker again after :meth:`pause`, unless another reason still holds the flow."""
+        self.flow.resume(CALLER)
+
+    def _flow_changed(self) -> None:
+        if (connection := self._connection) is not None:
+            connection.flow_changed()
 
     def ack_many(self, tokens: Iterable[AckToken]) -> None:
         """Send the PUBACKs for many messages in one write; tokens of older connections are dropped."""
@@ -305,7 +342,7 @@ class MqttConsumer:
         connack: tuple[bool, int, codec.Properties] | None = None
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
             _transport, connection = await loop.create_connection(
-                lambda: _Connection(self, self.generation, protocol),
+                lambda: self._make_connection(self.generation, protocol),
                 self.host,
                 self.port,
                 ssl=ssl.create_default_context(cafile=self.ca_file) if self.tls else None,
@@ -334,9 +371,9 @@ class MqttConsumer:
         self.connected.set()
         if self.on_connected is not None:
             self.on_connected(True)
-        self.last_message_monotonic = time.monotonic()
-        if self._paused:
-            self.pause()
+        connection.last_message = time.monotonic()
+        if self.flow.paused:
+            connection.flow_changed()
         connection.write(
             codec.encode_subscribe(_SUBSCRIBE_ID, self.topic_filters, protocol=protocol, qos=SUBSCRIBE_QOS)
         )
@@ -387,6 +424,11 @@ class MqttConsumer:
                 backoff_s=self.takeover_backoff_s,
             )
 
+    def _make_connection(self, generation: int, protocol: int) -> _Connection:
+        return _Connection(
+            generation, protocol, flow=self.flow, on_message=self.on_message, on_suback=self._on_suback
+        )
+
     def _connect_packet(self, protocol: int) -> bytes:
         return codec.encode_connect(
             self.client_id,
@@ -420,17 +462,17 @@ class MqttConsumer:
                 unanswered = (
                     connection.ping_sent_at is not None and now - connection.ping_sent_at > keepalive_s
                 )
-                if unanswered and not self._paused:
+                if unanswered and not self.flow.paused:
                     log.warning("mqtt_ping_timeout", keepalive_s=keepalive_s)
                     connection.close(send_disconnect=False)
                 elif now - connection.last_sent >= keepalive_s / 2:
                     connection.write(codec.PINGREQ_PACKET)
                     if connection.ping_sent_at is None:
                         connection.ping_sent_at = now
-            silent = now - self.last_message_monotonic
-            if self.connected.is_set() and not self._paused and silent > self.silence_timeout_s:
+            silent = now - connection.last_message
+            if self.connected.is_set() and not self.flow.paused and silent > self.silence_timeout_s:
                 log.warning("mqtt_silent_reconnect", silent_s=round(silent, 1))
-                self.last_message_monotonic = now
+                connection.last_message = now  # said once: the close ends this watchdog soon
                 connection.close()
 
     def _teardown(self, graceful: bool = False) -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 
+from energy_core.errors import ProtocolError
+
 # Control packet types (the high nibble of the fixed header's first byte).
 CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
 SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT, AUTH = range(8, 16)
@@ -46,11 +48,11 @@ DISCONNECT_PACKET = b"\xe0\x00"  # v5: reason 0 and no properties may be omitted
 V5_REFUSED_CODES = frozenset({0x01, 0x84})
 
 
-class MalformedPacket(ValueError):
+class MalformedPacket(ProtocolError, ValueError):
     """Raised when the broker sends bytes that are not a valid MQTT packet."""
 
 
-class PacketTooLarge(ValueError):
+class PacketTooLarge(ProtocolError, ValueError):
     """Raised when a packet's Remaining Length exceeds the reader's limit.
 
     ``size`` is the announced Remaining Length in bytes.

@@ -20,9 +20,9 @@ from energy_core.schema import (
     Quantity,
     RawReading,
 )
+from energy_core.timeutil import NS
 from ingest import units
 
-NS = 1_000_000_000
 FUTURE_TOLERANCE_NS = 5 * 60 * NS  # SPEC §5: reject timestamps more than 5 minutes in the future
 
 

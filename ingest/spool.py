@@ -18,14 +18,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from energy_core.errors import StorageError
 from energy_core.schema import Message
 from energy_core.store import SqliteStore
 
 # One run of lines from the same message: line count, received_ns, topic length, payload length.
 _RUN = struct.Struct("<IqII")
+_SIZE = "SELECT COALESCE(SUM(LENGTH(body) + COALESCE(LENGTH(origins), 0)), 0), COUNT(*) FROM batches"
 
 
-class SpoolFull(Exception):
+class SpoolFull(StorageError):
     """Raised when appending a batch would exceed the spool's byte bound."""
 
 
@@ -85,12 +87,12 @@ class Spool(SqliteStore):
         self.max_bytes = max_bytes
         self.bytes: int
         self.batches: int
-        self.run_sync(_add_origins_column)
-        self.bytes, self.batches = self.run_sync(
-            lambda db: db.execute(
-                "SELECT COALESCE(SUM(LENGTH(body) + COALESCE(LENGTH(origins), 0)), 0), COUNT(*) FROM batches"
-            ).fetchone()
-        )
+        try:
+            self.run_sync(_add_origins_column)
+            self.bytes, self.batches = self.run_sync(lambda db: db.execute(_SIZE).fetchone())
+        except BaseException:
+            self.close()  # its thread too: a store that failed to open leaves nothing running
+            raise
 
     @property
     def empty(self) -> bool:

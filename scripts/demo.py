@@ -26,7 +26,7 @@ from pathlib import Path
 from types import FrameType
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ROOT / "deploy" / "local" / "services.py"
+SERVICES = ["-m", "energy_testing.services"]  # the local Mosquitto and InfluxDB (docs/testing.md)
 STOP_TIMEOUT_S = 15.0  # ingest flushes and acks within INGEST_SHUTDOWN_TIMEOUT_S (10 s)
 READY_TIMEOUT_S = 60.0
 
@@ -80,7 +80,7 @@ class Demo:
 
     def start_services(self) -> None:
         self.services_started = True
-        out = self.output([sys.executable, str(SERVICES), "start", "--dir", str(self.directory / "services")])
+        out = self.output([sys.executable, *SERVICES, "start", "--dir", str(self.directory / "services")])
         for line in out.splitlines():
             key, _, value = line.partition("=")
             if key in ("MQTT_URL", "INFLUX_URL"):
@@ -105,7 +105,7 @@ class Demo:
                 proc.wait()
         if self.services_started:
             subprocess.run(
-                [sys.executable, str(SERVICES), "stop", "--dir", str(self.directory / "services")],
+                [sys.executable, *SERVICES, "stop", "--dir", str(self.directory / "services")],
                 cwd=ROOT,
                 stdout=sys.stderr,
                 check=False,

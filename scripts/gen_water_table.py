@@ -16,6 +16,16 @@ T_MIN_C = 0
 T_MAX_C = 200
 
 
+def _table(name: str, unit: str, values: list[str]) -> None:
+    """A tuple constant, eight values a line, after a blank line and a comment naming the unit."""
+    print()
+    print(f"# {unit}")
+    print(f"{name}: tuple[float, ...] = (")
+    for i in range(0, len(values), 8):
+        print("    " + ", ".join(values[i : i + 8]) + ",")
+    print(")")
+
+
 def main() -> None:
     rho: list[str] = []
     cp: list[str] = []
@@ -33,18 +43,8 @@ def main() -> None:
     print(f"PRESSURE_MPA = {PRESSURE_MPA}")
     print(f"T_MIN_C = {T_MIN_C}")
     print(f"T_MAX_C = {T_MAX_C}")
-    print()
-    print("# kg/m³")
-    print("RHO_KG_M3: tuple[float, ...] = (")
-    for i in range(0, len(rho), 8):
-        print("    " + ", ".join(rho[i : i + 8]) + ",")
-    print(")")
-    print()
-    print("# kJ/(kg·K)")
-    print("CP_KJ_KGK: tuple[float, ...] = (")
-    for i in range(0, len(cp), 8):
-        print("    " + ", ".join(cp[i : i + 8]) + ",")
-    print(")")
+    _table("RHO_KG_M3", "kg/m³", rho)
+    _table("CP_KJ_KGK", "kJ/(kg·K)", cp)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,12 @@ import os
 import re
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import orjson
 
+from energy_core.timeutil import NS, STOCKHOLM, parse_iso
 from simulators.city import City, Format, build_city, device_counts, parse_formats
 from simulators.faults import Fault, FaultRates
 from simulators.formats import NCMD_FILTER, rebirth_requested
@@ -60,8 +60,9 @@ def _faults(text: str) -> FaultRates:
 
 
 def _time(text: str) -> float:
+    """An ISO 8601 time as Unix seconds; one without an offset is Europe/Stockholm local time."""
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        return parse_iso(text, naive=STOCKHOLM) / NS
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an ISO 8601 time such as 2026-01-01T00:00Z"
@@ -125,7 +126,8 @@ def parser() -> argparse.ArgumentParser:
         "--start",
         type=_time,
         metavar="TIME",
-        help="back-fill from this ISO time instead of now minus --backfill (repeatable streams)",
+        help="back-fill from this ISO time instead of now minus --backfill (repeatable streams); "
+        "without an offset it is Europe/Stockholm local time",
     )
     when.add_argument("--count", type=int, metavar="N", help="stop after N readings")
     when.add_argument("--duration", type=duration_s, metavar="DURATION", help="live: stop after this long")

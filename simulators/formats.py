@@ -59,6 +59,21 @@ _SPARKPLUG_METRICS = (  # (quantity, metric name, alias)
 )
 
 
+def _metrics(ts_ms: int, values: dict[str, float], *, named: bool) -> tuple[Metric, ...]:
+    """The readings as Sparkplug DOUBLE metrics with their aliases; a birth names them, data does not."""
+    return tuple(
+        Metric(
+            timestamp=ts_ms,
+            name=name if named else None,
+            datatype=DataType.DOUBLE,
+            value=values[q],
+            alias=alias,
+        )
+        for q, name, alias in _SPARKPLUG_METRICS
+        if q in values
+    )
+
+
 def rfc3339(ts_s: float, *, millis: bool = True) -> str:
     """``2026-11-20T07:41:12.503Z``."""
     spec = "milliseconds" if millis else "seconds"
@@ -168,11 +183,7 @@ class Encoders:
 
     def _device_birth(self, device: CityDevice, ts_s: float, values: dict[str, float]) -> Message:
         ts_ms = round(ts_s * 1000)
-        metrics = tuple(
-            Metric(timestamp=ts_ms, name=name, datatype=DataType.DOUBLE, value=values[q], alias=alias)
-            for q, name, alias in _SPARKPLUG_METRICS
-            if q in values
-        )
+        metrics = _metrics(ts_ms, values, named=True)
         birth = DBirth(timestamp=ts_ms, seq=self._next_seq(device.gateway), metrics=metrics)
         topic = f"spBv1.0/{SPARKPLUG_GROUP}/DBIRTH/{device.gateway}/{device.serial}"
         return (topic, birth.encode(include_dtypes=True))
@@ -293,11 +304,7 @@ class Encoders:
 
     def _sparkplug(self, device: CityDevice, ts_s: float, values: dict[str, float]) -> bytes:
         ts_ms = round(ts_s * 1000)
-        metrics = tuple(
-            Metric(timestamp=ts_ms, name=None, datatype=DataType.DOUBLE, value=values[q], alias=alias)
-            for q, _, alias in _SPARKPLUG_METRICS
-            if q in values
-        )
+        metrics = _metrics(ts_ms, values, named=False)
         return DData(timestamp=ts_ms, seq=self._next_seq(device.gateway), metrics=metrics).encode(
             include_dtypes=True
         )

@@ -1,5 +1,8 @@
 """Publishing simulated messages to MQTT (paho-mqtt with its own network thread).
 
+The client set-up (credentials, TLS) is :func:`energy_core.mqttclient.paho_client`, shared with the
+dead-letter replay, whose publishing differs on purpose (that module says why).
+
 Completion is tracked through PUBACKs (``on_publish``), not through paho's ``wait_for_publish``,
 which raises for a message queued while disconnected even though paho sends it after
 reconnecting. Flow control is a count of unacknowledged messages: ``publish_many`` hands messages to paho
@@ -16,8 +19,8 @@ from types import TracebackType
 from typing import Any, Self
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 
+from energy_core.mqttclient import paho_client
 from energy_core.settings import mqtt_endpoint
 
 ACK_TIMEOUT_S = 60.0
@@ -43,19 +46,13 @@ class Publisher:
         survive a broker restart and are resent on reconnect. ``commands`` maps topic filters to
         handlers of messages sent to the simulated devices (Sparkplug NCMD rebirth requests);
         handlers run on paho's network thread."""
-        host, port, tls, username, password = mqtt_endpoint(mqtt_url)
-        self.client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent
-        )
+        self.endpoint = mqtt_endpoint(mqtt_url)
+        self.client = paho_client(self.endpoint, client_id, clean_session=not persistent)
         self.client.reconnect_delay_set(1, 2)
         # paho's own inflight limit rescans every unacknowledged message on each PUBACK (O(window)
         # per ack, measured: 750 msg/s at a window of 10,000); our condition-based window is O(1).
         self.client.max_inflight_messages_set(0)
         self.client.max_queued_messages_set(0)
-        if username is not None:
-            self.client.username_pw_set(username, password)
-        if tls:
-            self.client.tls_set()
         self.client.on_publish = self._on_publish
         self.commands = dict(commands or {})
         self.subscribed = threading.Event()  # set once the command filters are subscribed
@@ -63,7 +60,6 @@ class Publisher:
             self.client.on_connect = self._on_connect
             self.client.on_message = self._on_command
             self.client.on_subscribe = lambda *_: self.subscribed.set()
-        self.host, self.port = host, port
         self.window = window
         self.qos = qos
         self.published = 0  # messages the broker acknowledged (QoS 1) or that were sent (QoS 0)
@@ -72,7 +68,7 @@ class Publisher:
         self._acks = threading.Condition()
 
     def __enter__(self) -> Self:
-        self.client.connect(self.host, self.port)
+        self.client.connect(self.endpoint.host, self.endpoint.port)
         self.client.loop_start()
         return self
 

@@ -4,16 +4,25 @@ Two days at 15-minute steps in January: three Borlänge Energi substations on on
 two Tunabyggen buildings (heat meter, electricity meter, indoor sensor each), a weather
 station, and the derived ``energy`` and ``emissions`` points ingest would write for them.
 Written with energy_core.lineprotocol and InfluxClient, exactly the path ingest's writer takes.
+
+Two meters report more often for a while (every 5 minutes in the first eight hours: sub-norr's
+heat meter and tb-hagalund-1's indoor sensor), so hours hold different numbers of readings and a
+mean of hourly means would differ from the mean over the readings: the roll-up panels must give
+the latter.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 
+from energy_core import rollups
 from energy_core.influx import InfluxClient
 from energy_core.lineprotocol import encode_batch
 from energy_core.schema import CARRIER_DISTRICT_HEAT, CARRIER_ELECTRICITY, Point
+from ingest.rollup.cli import rebuild
+from ingest.rollup.retention import ensure_policies
 
 START_NS = 1_705_276_800 * 10**9  # 2024-01-15T00:00:00Z
 STEP_NS = 15 * 60 * 10**9
@@ -45,11 +54,45 @@ SITES = (
     Site("tunabyggen", "tb-jakobsgardarna-7", 85.0, building=True),
 )
 NETWORK = "borlange"
+# (site, measurement) reporting at +5 and +10 minutes too during the first FAST_STEPS steps.
+FAST = {("sub-norr", "district_heating"), ("tb-hagalund-1", "indoor_climate")}
+FAST_STEPS = 8 * 4
+FAST_OFFSETS_NS = (5 * 60 * 10**9, 10 * 60 * 10**9)
 OWNERS = sorted({s.owner for s in SITES})
 
 
 def _tags(site: Site, device: str, **extra: str) -> tuple[tuple[str, str], ...]:
     return (("owner", site.owner), ("site", site.site), ("device", device), *sorted(extra.items()))
+
+
+def _day_cycle(ts: int) -> float:
+    hour = ((ts - START_NS) / 3_600_000_000_000) % 24
+    return math.sin((hour - 9) / 24 * 2 * math.pi)
+
+
+def _heat_gauges(site: Site, index: int, ts: int) -> dict[str, float]:
+    day_cycle = _day_cycle(ts)
+    outdoor_c = -8.0 + 4.0 * day_cycle
+    power_kw = site.base_kw * (1.0 - 0.02 * outdoor_c) * (1.0 + 0.1 * day_cycle)
+    supply_c = 95.0 - 1.2 * outdoor_c
+    return_c = 45.0 + 0.5 * index
+    delta_t = supply_c - return_c
+    return {
+        "power_kw": power_kw,
+        "flow_m3h": power_kw / (1.14 * delta_t),
+        "supply_temp_c": supply_c,
+        "return_temp_c": return_c,
+        "delta_t_k": delta_t,
+    }
+
+
+def _indoor(ts: int) -> dict[str, float]:
+    day_cycle = _day_cycle(ts)
+    return {
+        "temperature_c": 21.0 + 0.8 * day_cycle,
+        "humidity_pct": 30.0 + 5.0 * day_cycle,
+        "co2_ppm": 550.0 + 300.0 * max(day_cycle, 0.0),
+    }
 
 
 def points() -> list[Point]:
@@ -58,36 +101,33 @@ def points() -> list[Point]:
     for index, site in enumerate(SITES):
         energy_register = 100_000.0 * (index + 1)
         import_register = 50_000.0 * (index + 1)
+        heat = _tags(site, f"{site.site}-hm", network=NETWORK)
+        indoor = _tags(site, f"{site.site}-ers")
         for step in range(STEPS):
             ts = START_NS + step * STEP_NS
-            hour = (step / 4) % 24
-            day_cycle = math.sin((hour - 9) / 24 * 2 * math.pi)
-            outdoor_c = -8.0 + 4.0 * day_cycle
-            power_kw = site.base_kw * (1.0 - 0.02 * outdoor_c) * (1.0 + 0.1 * day_cycle)
-            supply_c = 95.0 - 1.2 * outdoor_c
-            return_c = 45.0 + 0.5 * index
-            delta_t = supply_c - return_c
-            flow_m3h = power_kw / (1.14 * delta_t)
-            interval_kwh = power_kw * 0.25
+            day_cycle = _day_cycle(ts)
+            gauges = _heat_gauges(site, index, ts)
+            interval_kwh = gauges["power_kw"] * 0.25
             energy_register += interval_kwh
-            heat = _tags(site, f"{site.site}-hm", network=NETWORK)
             out.append(
                 Point(
                     "district_heating",
                     heat,
                     {
                         "energy_kwh": energy_register,
-                        "volume_m3": 10_000.0 + step * flow_m3h * 0.25,
-                        "power_kw": power_kw,
-                        "flow_m3h": flow_m3h,
-                        "supply_temp_c": supply_c,
-                        "return_temp_c": return_c,
-                        "delta_t_k": delta_t,
+                        "volume_m3": 10_000.0 + step * gauges["flow_m3h"] * 0.25,
+                        **gauges,
                         "info_code": 0.0,
                     },
                     ts,
                 )
             )
+            fast = step < FAST_STEPS
+            if fast and (site.site, "district_heating") in FAST:
+                out.extend(
+                    Point("district_heating", heat, _heat_gauges(site, index, ts + o), ts + o)
+                    for o in FAST_OFFSETS_NS
+                )
             intervals = [(CARRIER_DISTRICT_HEAT, heat, interval_kwh)]
             if site.building:
                 elec_kw = 20.0 + 10.0 * max(day_cycle, 0.0)
@@ -101,18 +141,11 @@ def points() -> list[Point]:
                         ts,
                     )
                 )
-                out.append(
-                    Point(
-                        "indoor_climate",
-                        _tags(site, f"{site.site}-ers"),
-                        {
-                            "temperature_c": 21.0 + 0.8 * day_cycle,
-                            "humidity_pct": 30.0 + 5.0 * day_cycle,
-                            "co2_ppm": 550.0 + 300.0 * max(day_cycle, 0.0),
-                        },
-                        ts,
+                out.append(Point("indoor_climate", indoor, _indoor(ts), ts))
+                if fast and (site.site, "indoor_climate") in FAST:
+                    out.extend(
+                        Point("indoor_climate", indoor, _indoor(ts + o), ts + o) for o in FAST_OFFSETS_NS
                     )
-                )
                 intervals.append((CARRIER_ELECTRICITY, elec, elec_kw * 0.25))
             if step == 0:
                 continue  # interval energy needs a previous register reading
@@ -130,9 +163,8 @@ def points() -> list[Point]:
                     )
     weather = (("owner", "borlange-energi"), ("site", "weather-borlange"), ("device", "ws-1"))
     for step in range(STEPS):
-        hour = (step / 4) % 24
-        outdoor_c = -8.0 + 4.0 * math.sin((hour - 9) / 24 * 2 * math.pi)
-        out.append(Point("weather", weather, {"outdoor_temp_c": outdoor_c}, START_NS + step * STEP_NS))
+        ts = START_NS + step * STEP_NS
+        out.append(Point("weather", weather, {"outdoor_temp_c": -8.0 + 4.0 * _day_cycle(ts)}, ts))
     return out
 
 
@@ -144,3 +176,15 @@ async def write(influx_url: str, db: str, data: list[Point] | None = None) -> in
         for start in range(0, len(data), 5000):
             await client.write(encode_batch(data[start : start + 5000]))
     return len(data)
+
+
+async def build_rollups(influx_url: str, db: str, data: list[Point] | None = None) -> None:
+    """Create the roll-up retention policies and build the roll-ups of every local day the data
+    covers, with ingest's own rebuild (what ``python -m ingest rollup`` runs)."""
+    data = points() if data is None else data
+    first = rollups.local_day_of(min(p.ts_ns for p in data))
+    last = rollups.local_day_of(max(p.ts_ns for p in data))
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    async with InfluxClient(influx_url, db) as client:
+        assert await ensure_policies(client, rollup_days=0, raw_days=None) == "done"
+        await rebuild(client, days)

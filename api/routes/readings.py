@@ -25,8 +25,9 @@ from api.readings import (
     device_condition,
     site_condition,
 )
-from api.timerange import NS, resolve
+from api.timerange import resolve
 from energy_core.schema import MEASUREMENT_OF_KIND
+from energy_core.timeutil import NS
 
 router = APIRouter(tags=["readings"], dependencies=[Depends(known_query_parameters)])
 

@@ -30,8 +30,9 @@ from api.livefeed import Subscription
 from api.livepages import LivePoint, read_after
 from api.readings import scope_condition, site_condition
 from api.routes.network import heat_meters_in
-from api.timerange import NS, now_ns
+from api.timerange import now_ns
 from energy_core.registry import Site
+from energy_core.timeutil import NS
 
 router = APIRouter(tags=["live"])
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from energy_testing.services import *  # noqa: F403 (the same functions, for old importers)
 from energy_testing.services import main
 
 if __name__ == "__main__":

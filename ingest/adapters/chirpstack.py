@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from energy_core.errors import PayloadError, Reason
 from energy_core.schema import Message, RawReading
-from ingest.adapters.common import level_after, load_json, numeric_values, parse_rfc3339
+from ingest.adapters.common import decoded_values, json_object, level_after, optional_time, reading
 from ingest.adapters.identity import TopicBinding
 
 
@@ -23,23 +23,17 @@ class ChirpStackAdapter:
     binding: TopicBinding = "relay"
 
     def parse(self, message: Message) -> list[RawReading]:
-        event = load_json(message.payload)
-        if not isinstance(event, dict):
-            raise PayloadError(Reason.SCHEMA, "an uplink event must be a JSON object")
+        event = json_object(message.payload, "an uplink event")
         info = event.get("deviceInfo")
         dev_eui = info.get("devEui") if isinstance(info, dict) else None
         if dev_eui is None:
             dev_eui = level_after(message.topic, "device")
         if not isinstance(dev_eui, str) or not dev_eui:
             raise PayloadError(Reason.SCHEMA, "uplink has no deviceInfo.devEui")
-        time = event.get("time")
-        if time is not None and not isinstance(time, str):
-            raise PayloadError(Reason.SCHEMA, "'time' must be an RFC 3339 string")
-        decoded = event.get("object")
-        if not isinstance(decoded, dict):
-            raise PayloadError(Reason.SCHEMA, "uplink has no decoded 'object' (is a codec configured?)")
-        values = numeric_values(decoded)
-        if not values:
-            raise PayloadError(Reason.SCHEMA, "decoded 'object' holds no numbers")
-        ts_ns = None if time is None else parse_rfc3339(time)
-        return [RawReading(dev_eui, ts_ns, {key: (value, None) for key, value in values.items()})]
+        ts_ns = optional_time(event.get("time"), "time")
+        values = decoded_values(
+            event.get("object"),
+            missing="uplink has no decoded 'object' (is a codec configured?)",
+            where="decoded 'object'",
+        )
+        return [reading([dev_eui], ts_ns, values)]

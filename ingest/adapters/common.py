@@ -1,26 +1,20 @@
-"""Helpers shared by the payload adapters: JSON, times, numbers, topic levels, unit suffixes."""
+"""Helpers shared by the payload adapters: JSON, times, numbers, device keys, topic levels, unit suffixes."""
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 
+from energy_core import timeutil
 from energy_core.errors import PayloadError, Reason
+from energy_core.schema import RawReading
+from energy_core.timeutil import NS
 
-NS = 1_000_000_000
 MAX_UNIX_SECONDS = 1 << 33  # year 2242: anything later is a unit mistake (ms or ns sent as s)
 MAX_FLATTEN_DEPTH = 4
-
-# RFC 3339 §5.6 date-time; the space separator is the RFC's own note (§5.6, "for readability").
-# datetime.fromisoformat alone would also take ISO 8601 forms RFC 3339 does not allow ("20261120T0740Z").
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.(\d+))?(?:[Zz]|[+-]\d{2}:\d{2})$", re.ASCII
-)
 
 
 def load_json(payload: bytes) -> Any:
@@ -29,6 +23,14 @@ def load_json(payload: bytes) -> Any:
         return orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         raise PayloadError(Reason.INVALID_JSON, str(exc)[:200]) from None
+
+
+def json_object(payload: bytes, what: str) -> dict[str, Any]:
+    """Parse a payload that must be one JSON object; ``what`` names it in the error."""
+    doc = load_json(payload)
+    if not isinstance(doc, dict):
+        raise PayloadError(Reason.SCHEMA, f"{what} must be a JSON object")
+    return doc
 
 
 def parse_time(value: Any) -> int:
@@ -49,18 +51,20 @@ def parse_time(value: Any) -> int:
 
 
 def parse_rfc3339(text: str) -> int:
-    """RFC 3339 → UTC ns, keeping sub-microsecond digits that datetime would drop."""
-    match = _RFC3339.match(text)
-    if match is None:
-        raise PayloadError(Reason.SCHEMA, f"time {text[:64]!r} is not RFC 3339")
-    frac = match.group(1) or ""
-    head = text if not frac else text.replace("." + frac, "", 1)
+    """RFC 3339 → UTC ns (:func:`energy_core.timeutil.parse_rfc3339`); anything else is SCHEMA."""
     try:
-        dt = datetime.fromisoformat(head.replace("z", "Z").replace("t", "T"))
-    except ValueError:  # the shape is right but a field is not (month 13, hour 25)
-        raise PayloadError(Reason.SCHEMA, f"time {text[:64]!r} is not a valid date-time") from None
-    frac_ns = int((frac + "000000000")[:9]) if frac else 0
-    return int(dt.timestamp()) * NS + frac_ns
+        return timeutil.parse_rfc3339(text)
+    except ValueError as exc:
+        raise PayloadError(Reason.SCHEMA, str(exc)) from None
+
+
+def optional_time(value: Any, key: str) -> int | None:
+    """An optional RFC 3339 field (``key`` names it) as UTC ns; None when absent: the receive time is used."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise PayloadError(Reason.SCHEMA, f"'{key}' must be an RFC 3339 string")
+    return parse_rfc3339(value)
 
 
 def number(value: Any) -> float | None:
@@ -89,6 +93,33 @@ def numeric_values(obj: Mapping[str, Any], prefix: str = "", depth: int = 0) -> 
         if as_float is not None:
             out[name] = as_float
     return out
+
+
+def decoded_values(decoded: Any, *, missing: str, where: str) -> dict[str, tuple[float, str | None]]:
+    """The numbers of a network server's decoded payload, without units (the field maps give them).
+
+    ``missing`` is the error when ``decoded`` is not an object; ``where`` names it when it holds no numbers.
+    """
+    if not isinstance(decoded, dict):
+        raise PayloadError(Reason.SCHEMA, missing)
+    values = numeric_values(decoded)
+    if not values:
+        raise PayloadError(Reason.SCHEMA, f"{where} holds no numbers")
+    return {key: (value, None) for key, value in values.items()}
+
+
+def device_keys(*candidates: Any) -> list[str]:
+    """The candidates that are non-empty strings, in order: the identities a message states."""
+    return [key for key in candidates if isinstance(key, str) and key]
+
+
+def reading(
+    keys: Sequence[str], ts_ns: int | None, values: dict[str, tuple[float, str | None]]
+) -> RawReading:
+    """A reading under ``keys[0]``; the other keys (bar the first in another case) are alternatives."""
+    first = keys[0].lower()
+    alt_keys = tuple(dict.fromkeys(key for key in keys[1:] if key.lower() != first))
+    return RawReading(keys[0], ts_ns, values, alt_keys)
 
 
 def level_after(topic: str, marker: str) -> str | None:

@@ -3,8 +3,8 @@
 Payload: an object or an array of objects
 ``{"ts": <RFC 3339 | Unix seconds>,
 "values": {"<quantity>": <number> | {"value": <number>, "unit": "<unit>"}}}``.
-Parsed by hand with orjson instead of a pydantic model: this is the hot path and the
-hand-written checks are about 5x faster (bench/bench_pipeline.py); the JSON Schema in
+Parsed by hand with orjson instead of a pydantic model: this is the hot path (the pipeline's
+cost per message is measured by bench/bench_derive.py); the JSON Schema in
 ``ingest/adapters/native_v1.schema.json`` documents the same rules.
 """
 

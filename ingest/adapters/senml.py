@@ -22,7 +22,8 @@ from typing import Any
 
 from energy_core.errors import PayloadError, Reason
 from energy_core.schema import Message, RawReading
-from ingest.adapters.common import MAX_UNIX_SECONDS, NS, last_level, load_json, number
+from energy_core.timeutil import NS
+from ingest.adapters.common import MAX_UNIX_SECONDS, last_level, load_json, number
 from ingest.adapters.identity import TopicBinding
 
 SENML_VERSION = 10

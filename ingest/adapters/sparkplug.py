@@ -12,8 +12,9 @@ this adapter instance (the Router keeps one per route), keyed by node and device
   and a rebirth request for the node is queued.
 
 Rebirth requests: the adapter is pure and cannot publish. ``take_rebirth_requests()``
-returns (and clears) the ``NCMD`` messages (``Node Control/Rebirth`` = true) that a caller
-holding an MQTT client may publish; the service does not publish them yet.
+returns (and clears) the ``NCMD`` messages (``Node Control/Rebirth`` = true); the ingest
+service publishes them, at most one per node every 30 s
+(tests/integration/test_sparkplug_rebirth.py).
 
 Device keys: ``{group}/{edge_node}/{device}``, and ``{group}/{edge_node}`` for node metrics.
 Births carry current values, so they are ingested like DATA. Metric names are the reading's

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from energy_core.errors import PayloadError, Reason
 from energy_core.schema import Message, RawReading
-from ingest.adapters.common import last_level, load_json, numeric_values, parse_rfc3339, unit_from_suffix
+from ingest.adapters.common import (
+    device_keys,
+    json_object,
+    last_level,
+    numeric_values,
+    optional_time,
+    reading,
+    unit_from_suffix,
+)
 from ingest.adapters.identity import TopicBinding
 
 # wmbusmeters' unit suffixes (lower case) → unit names of ingest.units.
@@ -44,14 +52,8 @@ class WmbusmetersAdapter:
     binding: TopicBinding = "payload"
 
     def parse(self, message: Message) -> list[RawReading]:
-        telegram = load_json(message.payload)
-        if not isinstance(telegram, dict):
-            raise PayloadError(Reason.SCHEMA, "a wmbusmeters telegram must be a JSON object")
-        keys = [
-            key
-            for key in (telegram.get("name"), telegram.get("id"), last_level(message.topic))
-            if isinstance(key, str) and key
-        ]
+        telegram = json_object(message.payload, "a wmbusmeters telegram")
+        keys = device_keys(telegram.get("name"), telegram.get("id"), last_level(message.topic))
         if not keys:
             raise PayloadError(Reason.SCHEMA, "telegram has no meter name or id")
         values = {
@@ -61,9 +63,4 @@ class WmbusmetersAdapter:
         }
         if not values:
             raise PayloadError(Reason.SCHEMA, "telegram holds no numbers")
-        time = telegram.get("timestamp")
-        if time is not None and not isinstance(time, str):
-            raise PayloadError(Reason.SCHEMA, "'timestamp' must be an RFC 3339 string")
-        ts_ns = None if time is None else parse_rfc3339(time)
-        alt_keys = tuple(dict.fromkeys(k for k in keys[1:] if k.lower() != keys[0].lower()))
-        return [RawReading(keys[0], ts_ns, values, alt_keys)]
+        return [reading(keys, optional_time(telegram.get("timestamp"), "timestamp"), values)]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Collection, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,14 +34,13 @@ from energy_core import lineprotocol
 from energy_core.factors import EmissionFactors
 from energy_core.influx import InfluxClient
 from energy_core.schema import Point
+from energy_core.timeutil import HOUR_NS
 from ingest.derive.deriver import REGISTERS, DerivedPoints, series_key
 from ingest.derive.energy import Interval, interval_kwh
 from ingest.derive.plausible import EnergyLimits
 
 log = structlog.get_logger("ingest.backfill")
 
-NS = 1_000_000_000
-HOUR_NS = 3600 * NS
 _Tags = tuple[tuple[str, str], ...]
 
 
@@ -105,8 +104,10 @@ class IntervalMemo:
         """The pass wrote all its points: it becomes the one to compare with."""
         self._done, self._pass = self._pass, {}
 
-    def __len__(self) -> int:
-        return sum(len(w.end_ns) for w in self._done.values())
+
+def influxql_string(value: str) -> str:
+    """``value`` as an InfluxQL string literal (backslash and single quote escaped)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _series(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -130,11 +131,16 @@ async def backfill(
     write_batch: int = 5000,
     memo: IntervalMemo | None = None,
     limits: EnergyLimits | None = None,
+    device: str | None = None,
+    measurements: Collection[str] | None = None,
+    on_written: Callable[[list[Point]], Awaitable[object]] | None = None,
 ) -> BackfillReport:
     """Recompute and write the intervals ending in [start_ns, end_ns]; see the module docstring.
 
     With ``memo``, intervals identical to those of the memo's last pass are not written again.
     ``limits``: the plausibility rule with the registry's facts (default: the carriers' defaults).
+    ``device`` and ``measurements`` narrow it to one meter's series (the healer,
+    :mod:`ingest.derive.heal`); ``on_written`` is called with each batch of points once written.
     """
     limits = limits or EnergyLimits()
     if end_ns < start_ns:
@@ -154,14 +160,19 @@ async def backfill(
     async def flush() -> None:
         if pending:
             await influx.write(lineprotocol.encode_batch(pending))
+            if on_written is not None:
+                await on_written(list(pending))
             pending.clear()
 
+    only_device = "" if device is None else f' AND "device" = {influxql_string(device)}'
     for measurement, (register, carrier) in REGISTERS.items():
+        if measurements is not None and measurement not in measurements:
+            continue
         # The reading before the range is the predecessor of the first one in it.
         previous: dict[_Tags, tuple[int, float]] = {}
         seed = await influx.query(
             f'SELECT last("{register}") FROM "{measurement}" '  # noqa: S608 (names are our own constants)
-            f"WHERE time >= {start_ns - lookback_ns} AND time < {start_ns} GROUP BY *"
+            f"WHERE time >= {start_ns - lookback_ns} AND time < {start_ns}{only_device} GROUP BY *"
         )
         for series in _series(seed[0]) if seed else []:
             ts, value = series["values"][0][:2]
@@ -173,7 +184,7 @@ async def backfill(
             chunk_end = min(chunk_start + chunk_ns - 1, end_ns)
             rows = await influx.query(
                 f'SELECT "{register}" FROM "{measurement}" '  # noqa: S608 (names are our own constants)
-                f"WHERE time >= {chunk_start} AND time <= {chunk_end} GROUP BY *"
+                f"WHERE time >= {chunk_start} AND time <= {chunk_end}{only_device} GROUP BY *"
             )
             for series in _series(rows[0]) if rows else []:
                 tags = _tags_of(series)

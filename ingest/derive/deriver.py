@@ -10,7 +10,9 @@ derived points are built once and cached.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
@@ -38,6 +40,21 @@ _SEP = "\x1f"  # between device id and carrier in a series key: cannot occur in 
 
 def series_key(device_id: str, carrier: str) -> str:
     return f"{device_id}{_SEP}{carrier}"
+
+
+def parse_series_key(series: str) -> tuple[str, str]:
+    """``(device id, carrier)`` of a :func:`series_key`."""
+    device_id, _, carrier = series.rpartition(_SEP)
+    return device_id, carrier
+
+
+class LateSink(Protocol):
+    """Where the deriver reports register readings its history cannot place (the healer,
+    :mod:`ingest.derive.heal`): ``note`` on the hot path, ``save`` at batch commit."""
+
+    def note(self, series: str, ts_ns: int) -> None: ...
+
+    async def save(self) -> None: ...
 
 
 _Tags = tuple[tuple[str, str], ...]
@@ -108,6 +125,10 @@ class Deriver:
         self._too_late_logged = 0
         self._unsaved: list[Changes] = []
         self._saving = asyncio.Lock()
+        # Late readings go to the healer (ingest/derive/heal.py): live, those older than a series'
+        # floor; with energy off, those older than ``late_before_ns`` (the follower's window).
+        self.late_sink: LateSink | None = None
+        self.late_before_ns: int | None = None
 
     @classmethod
     def open(cls, data_dir: Path, factors_file: Path | None, limits: EnergyLimits | None = None) -> Deriver:
@@ -174,16 +195,28 @@ class Deriver:
             if carrier == CARRIER_DISTRICT_HEAT:
                 add_thermal_power(point.fields, device.flow_sensor)
             if not self.energy:
+                late = self.late_before_ns
+                if (
+                    self.late_sink is not None
+                    and late is not None
+                    and field in point.fields
+                    and point.ts_ns < time.time_ns() - late
+                ):
+                    self.late_sink.note(series_key(device.id, carrier), point.ts_ns)
                 continue
             kwh = point.fields.get(field)
             if kwh is None:
                 continue
-            for interval in self.state.observe(series_key(device.id, carrier), point.ts_ns, kwh):
+            too_late = self.state.too_late
+            key = series_key(device.id, carrier)
+            for interval in self.state.observe(key, point.ts_ns, kwh):
                 implausible = self.limits.check(device.id, carrier, interval)
                 if implausible is not None:
                     self._implausible(device, carrier, implausible, point, rejections)
                     interval = interval._replace(kwh=0.0)
                 out.extend(self.builder.points(device.tags, device.network, carrier, interval))
+            if self.state.too_late != too_late and self.late_sink is not None:
+                self.late_sink.note(key, point.ts_ns)
         return out
 
     def _implausible(
@@ -219,11 +252,15 @@ class Deriver:
                 while self._unsaved:
                     await self.store.save(self._unsaved[0])
                     self._unsaved.pop(0)
+        if self.late_sink is not None:
+            await self.late_sink.save()  # the pending heals, durable before the acks
         if self.state.too_late != self._too_late_logged:
             log.warning(
                 "energy_readings_too_late",
                 total=self.state.too_late,
-                hint="older than the kept register history; run `python -m ingest backfill` for that range",
+                hint="older than the kept register history; healed from InfluxDB after INGEST_HEAL_DELAY_S"
+                if self.late_sink is not None
+                else "older than the kept register history; run `python -m ingest backfill` for that range",
             )
             self._too_late_logged = self.state.too_late
 

@@ -29,7 +29,8 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-NS = 1_000_000_000
+from energy_core.timeutil import NS
+
 RESET_NEW_START_FRACTION = 0.1
 
 

@@ -14,8 +14,9 @@ Correctness:
 - Late and out-of-order readings: any reading stored with a timestamp inside the window is
   placed in time order at the next pass; its interval and its successor's are rewritten.
   A reading older than the window when it reaches InfluxDB (an ingest or InfluxDB outage longer
-  than the window, a device uploading old data) is not seen: run ``python -m ingest backfill``
-  for that range.
+  than the window, a device uploading old data) is not seen here: the ingest replicas heal the
+  readings older than ``INGEST_HEAL_OLDER_THAN_S`` that they receive (:mod:`ingest.derive.heal`);
+  for anything else (a spool drained after a long InfluxDB outage) run ``python -m ingest backfill``.
 - Exactly one follower should run (a singleton). Two overlapping ones are harmless: both write
   the same points to the same series and timestamps, and InfluxDB keeps one.
 """
@@ -28,16 +29,15 @@ import time
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
-from energy_core.errors import InfluxError, InfluxUnavailable
+from energy_core.errors import InfluxFailure
 from energy_core.factors import EmissionFactors
 from energy_core.influx import InfluxClient
-from ingest.derive.backfill import HOUR_NS, BackfillReport, IntervalMemo, backfill
+from energy_core.timeutil import HOUR_NS
+from ingest.derive.backfill import BackfillReport, IntervalMemo, backfill
 from ingest.derive.plausible import EnergyLimits
 from ingest.rollup import RollupMaintainer
 
 log = structlog.get_logger("ingest.follow")
-
-NS = 1_000_000_000
 
 
 class FollowerMetrics:
@@ -84,7 +84,7 @@ class EnergyFollower:
         self.rollups: RollupMaintainer | None = None
 
     async def run_once(self, now_ns: int | None = None) -> BackfillReport:
-        """One pass over [now − window, now]; raises InfluxUnavailable/InfluxError when InfluxDB fails."""
+        """One pass over [now − window, now]; raises InfluxFailure when InfluxDB fails."""
         end_ns = time.time_ns() if now_ns is None else now_ns
         started = time.perf_counter()
         try:
@@ -131,7 +131,7 @@ class EnergyFollower:
             started = time.monotonic()
             try:
                 await self.run_once()
-            except (InfluxUnavailable, InfluxError) as exc:
+            except InfluxFailure as exc:
                 log.error("energy_follow_pass_failed", error=str(exc), retry_in_s=every_s)
             remaining = every_s - (time.monotonic() - started)
             if remaining <= 0:

@@ -34,8 +34,9 @@ from datetime import UTC, datetime
 
 from energy_core.registry import Registry
 from energy_core.schema import CARRIER_DISTRICT_HEAT, CARRIER_ELECTRICITY
+from energy_core.timeutil import NS
 from ingest.config import IngestSettings
-from ingest.derive.energy import NS, Interval
+from ingest.derive.energy import Interval
 
 # Domestic hot water: a tap flow of 0.25 l/s heated from 10 to 55 °C takes
 # 0.25 kg/s × 4.18 kJ/(kg·K) × 45 K ≈ 47 kW, whatever the floor area; rounded up.

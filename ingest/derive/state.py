@@ -70,7 +70,3 @@ class EnergyStore(SqliteStore):
         """Persist the changes durably (synchronous=FULL) off the event loop."""
         if changes:
             await self.run(lambda db: self._apply(db, changes))
-
-    def save_sync(self, changes: Changes) -> None:
-        if changes:
-            self.run_sync(lambda db: self._apply(db, changes))

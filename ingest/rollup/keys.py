@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from energy_core.rollups import HOUR_NS, MEASUREMENTS
+from energy_core.rollups import MEASUREMENTS
+from energy_core.timeutil import HOUR_NS
 
 Key = tuple[str, int]
 

@@ -24,6 +24,7 @@ from energy_core import lineprotocol, rollups
 from energy_core.errors import InfluxError
 from energy_core.influx import InfluxClient
 from energy_core.rollups import RP_1D, RP_1H
+from energy_core.timeutil import HOUR_NS
 
 log = structlog.get_logger("ingest.rollup")
 
@@ -86,7 +87,7 @@ class Roller:
         report = RollReport()
         lines: list[str] = []
         for start, end in rollups.hour_runs(hours, max_hours=max_hours):
-            report.hours += (end - start) // rollups.HOUR_NS
+            report.hours += (end - start) // HOUR_NS
             results = await self.influx.query(rollups.hourly_query(measurement, start, end, db=self.db))
             for series in _series(results):
                 columns, tags = series["columns"], series.get("tags") or {}
@@ -183,4 +184,4 @@ def by_local_day(keys: Iterable[tuple[str, int]]) -> dict[dt.date, dict[str, set
 def hours_of_day(day: dt.date) -> list[int]:
     """Every UTC hour start of local ``day`` (23, 24 or 25 of them)."""
     start, end = rollups.day_bounds(day)
-    return list(range(start, end, rollups.HOUR_NS))
+    return list(range(start, end, HOUR_NS))

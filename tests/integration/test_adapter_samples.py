@@ -57,7 +57,9 @@ async def ingest_samples(
     isolated, tmp_path, messages: list[tuple[str, bytes]], measurement: str, fields: str, rows: int = 1
 ) -> list[list[object]]:
     """Publish the messages in order (QoS 1) and return the stored rows once ``rows`` are there."""
-    settings = ingest_settings(isolated, tmp_path, ingest_max_age_days=100 * 365)  # samples are dated
+    settings = ingest_settings(  # the samples are dated: keep them, and raw data for ever
+        isolated, tmp_path, ingest_max_age_days=100 * 365, ingest_raw_retention_days=0
+    )
     first_field = fields.split(",")[0].strip('" ')
     async with running_ingest(settings, REGISTRY) as service:
         with Publisher(isolated.services.mqtt_url) as publisher:

@@ -1,14 +1,19 @@
 """Every dashboard panel query, expanded as Grafana would, runs against real InfluxDB holding a
-deterministic simulated data set and returns non-empty data of the expected shape and unit.
+deterministic simulated data set (with its roll-ups built by ingest's own roll-up code) and
+returns non-empty data of the expected shape and unit; each roll-up target answers as the raw
+computation over the same range does.
 
 Grafana itself cannot be installed here (SPEC §2); dashboards/expand.py does its template
 expansion. Variables are resolved the way Grafana does: their own queries run first, in order.
+A target gated to ranges of some length (dashboards/sources.py) runs over a range of that length
+ending where the data set ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,10 +25,11 @@ import pytest
 from dashboards.build import load_committed
 from dashboards.datasources import INFLUX_UID
 from dashboards.expand import ALL, TimeRange, expand, interval_for, regex_value
-from dashboards.lint import panels_of
+from dashboards.lint import panels_of, range_band, retention_policies_read
+from dashboards.sources import RAW
 from energy_core.schema import Point
+from energy_testing.world import Services
 from tests import dashboard_dataset as dataset
-from tests.conftest import Services
 
 pytestmark = pytest.mark.integration
 
@@ -70,8 +76,21 @@ def database(services: Services) -> Iterator[Database]:
     """One database with the data set for the whole module: every test here only reads it."""
     name = f"dash_{uuid.uuid4().hex[:8]}"
     asyncio.run(dataset.write(services.influx_url, name))
+    asyncio.run(dataset.build_rollups(services.influx_url, name))
     yield Database(services.influx_url, name)
     httpx.post(f"{services.influx_url}/query", data={"q": f'DROP DATABASE "{name}"'})
+
+
+DAY_MS = 86_400_000
+
+
+def range_for(query: str) -> TimeRange:
+    """The data set's range, or for a target gated to longer ranges one just long enough, ending
+    at the data set's end."""
+    band = range_band(query)
+    if band is None or band[0] == 0:
+        return TIME_RANGE
+    return TimeRange(TIME_RANGE.end_ms - band[0] - DAY_MS, TIME_RANGE.end_ms)
 
 
 def _targets() -> list[Any]:
@@ -117,7 +136,7 @@ def test_panel_query_returns_data_of_the_expected_shape_and_unit(
     database: Database, dashboard: str, panel: dict[str, Any], target: dict[str, Any]
 ) -> None:
     document = load_committed()[dashboard]
-    query = expand(target["query"], TIME_RANGE, _variable_values(database, document))
+    query = expand(target["query"], range_for(target["query"]), _variable_values(database, document))
     result = database.query(query)
     series = result.get("series", [])
     assert series, f"no data for {query}"
@@ -193,6 +212,145 @@ def test_several_chosen_buildings_expand_to_a_working_regex(database: Database) 
 def test_interval_used_for_the_data_set_range() -> None:
     """Two days at Grafana's ~1000 points gives 2-minute buckets; the data set steps 15 minutes."""
     assert interval_for(TIME_RANGE.start_ms, TIME_RANGE.end_ms) == "2m"
+
+
+# Roll-up targets answer as raw does. Ranges aligned to their buckets: whole UTC hours from a day
+# before the data set, and local days from the Stockholm midnight starting its first day.
+HOURLY_RANGE = TimeRange(dataset.START_NS // 10**6 - DAY_MS, dataset.START_NS // 10**6 + 7 * DAY_MS)
+LOCAL_MIDNIGHT_MS = dataset.START_NS // 10**6 - 3_600_000  # 2024-01-15T00:00+01:00
+DAILY_RANGE = TimeRange(LOCAL_MIDNIGHT_MS, LOCAL_MIDNIGHT_MS + 90 * DAY_MS)
+# 6 h buckets of hourly roll-ups mix hours of 12 and of 4 readings (tests/dashboard_dataset.py).
+ALIGNED = {"rollup_1h": (HOURLY_RANGE, "6h"), "rollup_1d": (DAILY_RANGE, "1d")}
+_GATE = re.compile(r"\(\$\{__to\} - \$\{__from\} [^)]*\)")
+
+
+def _rollup_targets() -> list[Any]:
+    cases = []
+    for name, document in load_committed().items():
+        for panel in panels_of(document):
+            targets = [t for t in panel.get("targets", []) if "query" in t]
+            raw = [t for t in targets if t["query"].count(RAW.gate)]
+            for target in targets:
+                policies = set(retention_policies_read(target["query"]))
+                if raw and policies & set(ALIGNED):
+                    (policy,) = policies
+                    case_id = f"{name}:{panel['title']}:{target['refId']}"
+                    cases.append(pytest.param(name, raw[0], target, policy, id=case_id))
+    return cases
+
+
+def _shown(series: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """What a panel shows of a result: each series' tags, columns and rows (not InfluxDB's series
+    name, which is the across-sites measurement's for a total)."""
+    return sorted(
+        (tuple(sorted((s.get("tags") or {}).items())), tuple(s["columns"]), tuple(map(tuple, s["values"])))
+        for s in series
+    )
+
+
+def _approx(shown: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            tags,
+            columns,
+            tuple(
+                tuple(pytest.approx(c, rel=1e-9) if isinstance(c, float) else c for c in row) for row in rows
+            ),
+        )
+        for tags, columns, rows in shown
+    ]
+
+
+@pytest.mark.parametrize(("dashboard", "raw", "target", "policy"), _rollup_targets())
+def test_rollup_target_answers_as_the_raw_computation_over_the_same_range(
+    database: Database, dashboard: str, raw: dict[str, Any], target: dict[str, Any], policy: str
+) -> None:
+    """The raw target, its gate widened to the roll-up target's, over a range aligned to the
+    roll-up's buckets: same series, same buckets, same numbers (means are sum/count, exact)."""
+    time_range, interval = ALIGNED[policy]
+    values = _variable_values(database, load_committed()[dashboard])
+    gate = _GATE.search(target["query"])
+    assert gate
+    raw_query = raw["query"].replace(RAW.gate, gate.group(0))
+    expected = database.query(expand(raw_query, time_range, values, interval=interval)).get("series", [])
+    assert expected, raw_query
+    rolled = database.query(expand(target["query"], time_range, values, interval=interval)).get("series", [])
+    assert _shown(rolled) == _approx(_shown(expected))
+
+
+def test_the_comparison_tells_an_exact_mean_from_a_mean_of_hourly_means(database: Database) -> None:
+    """The same check fails a roll-up target that averages the buckets' means."""
+    panel = _network_panel("ΔT (supply − return)")
+    raw, hourly = panel["targets"][0]["query"], panel["targets"][1]["query"]
+    mean_of_means = hourly.replace('sum("delta_t_k_sum") / sum("delta_t_k_count")', 'mean("delta_t_k_mean")')
+    assert mean_of_means != hourly
+    time_range, interval = ALIGNED["rollup_1h"]
+    values = {"network": ".*"}
+    raw_query = raw.replace(RAW.gate, "(0 = 0)")
+
+    def shown(query: str) -> list[tuple[Any, ...]]:
+        return _shown(database.query(expand(query, time_range, values, interval=interval)).get("series", []))
+
+    assert shown(hourly) == _approx(shown(raw_query))
+    assert shown(mean_of_means) != _approx(shown(raw_query))
+
+
+def test_a_target_outside_its_lengths_of_range_reads_nothing(database: Database) -> None:
+    """A 30-day range: only the hourly roll-up answers; raw and daily targets return no series."""
+    document = load_committed()["owner-buildings"]
+    panel = next(p for p in panels_of(document) if p["title"] == "Energy in range by building and carrier")
+    values = _variable_values(database, document)
+    month = TimeRange(TIME_RANGE.end_ms - 30 * DAY_MS, TIME_RANGE.end_ms)
+    answers = {
+        t["refId"]: database.query(expand(t["query"], month, values)).get("series", [])
+        for t in panel["targets"]
+    }
+    assert [ref for ref, series in answers.items() if series] == ["B"]
+    assert retention_policies_read(panel["targets"][1]["query"]) == ["rollup_1h"]
+
+
+# Local days across the spring DST change: 2024-03-31 has 23 hours in Stockholm.
+DST_SITE = "sub-dst"
+DST_FIRST_MIDNIGHT_MS = 1_711_753_200_000  # 2024-03-30T00:00+01:00
+DST_MIDNIGHTS_MS = [
+    DST_FIRST_MIDNIGHT_MS,
+    DST_FIRST_MIDNIGHT_MS + DAY_MS,
+    1_711_922_400_000,
+]  # …04-01T00:00+02:00
+DST_END_MS = DST_MIDNIGHTS_MS[-1] + DAY_MS  # 2024-04-02T00:00+02:00
+
+
+def dst_points() -> list[Point]:
+    """1 kWh of district heat every 15 minutes for three local days: 96, 92 and 96 kWh."""
+    tags = (("carrier", "district_heat"), ("device", "hm-dst"), ("owner", "o"), ("site", DST_SITE))
+    step_ms = 15 * 60_000
+    return [
+        Point("energy", tags, {"kwh": 1.0}, ms * 10**6)
+        for ms in range(DST_FIRST_MIDNIGHT_MS, DST_END_MS, step_ms)
+    ]
+
+
+@pytest.fixture(scope="module")
+def dst_database(services: Services) -> Iterator[Database]:
+    name = f"dash_dst_{uuid.uuid4().hex[:8]}"
+    asyncio.run(dataset.write(services.influx_url, name, dst_points()))
+    asyncio.run(dataset.build_rollups(services.influx_url, name, dst_points()))
+    yield Database(services.influx_url, name)
+    httpx.post(f"{services.influx_url}/query", data={"q": f'DROP DATABASE "{name}"'})
+
+
+@pytest.mark.parametrize(("ref_id", "days"), [("B", 8), ("C", 90)])
+def test_energy_per_day_from_the_rollups_is_per_local_day_across_dst(
+    dst_database: Database, ref_id: str, days: int
+) -> None:
+    """96 kWh, 92 on the 23-hour day, 96: local days, each bar at its local midnight, as the API's."""
+    document = load_committed()["substation-detail"]
+    panel = next(p for p in panels_of(document) if p["title"] == "Energy per day")
+    (target,) = [t for t in panel["targets"] if t["refId"] == ref_id]
+    time_range = TimeRange(DST_END_MS - days * DAY_MS, DST_END_MS - 1)
+    rows = dst_database.query(expand(target["query"], time_range, {"site": DST_SITE}))["series"][0]["values"]
+    by_day = {ms: kwh for ms, kwh in rows}
+    assert by_day == {DST_MIDNIGHTS_MS[0]: 96.0, DST_MIDNIGHTS_MS[1]: 92.0, DST_MIDNIGHTS_MS[2]: 96.0}
 
 
 # The "Now" panels against a hand-made data set whose answers are computed by hand. The range

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import local_services
+from energy_testing import services as local_services
 from tests.helpers import ROOT
 
 pytestmark = pytest.mark.integration
@@ -97,7 +97,8 @@ def test_the_demo_started_with_sigint_ignored_stops_on_sigint_and_leaves_no_proc
         subprocess.run(
             [
                 sys.executable,
-                "deploy/local/services.py",
+                "-m",
+                "energy_testing.services",
                 "stop",
                 "--dir",
                 str(tmp_path / "demo" / "services"),

@@ -14,9 +14,9 @@ import orjson
 import pytest
 
 from energy_core.registry import AssetFile, Registry
+from energy_testing import services as local_services
 from simulators.publisher import Publisher
-from tests.conftest import ROOT, local_services
-from tests.helpers import eventually, ingest_settings, running_ingest
+from tests.helpers import ROOT, eventually, ingest_settings, running_ingest
 
 pytestmark = pytest.mark.integration
 
@@ -114,6 +114,7 @@ async def test_a_sensors_own_credentials_cannot_write_another_owners_meter(
         mqtt_topic_prefix="energy",  # the ACL grants ingest the shipped topics only
         ingest_unknown_devices="reject",
         ingest_max_age_days=100 * 365,
+        ingest_raw_retention_days=0,  # raw kept for ever, as the samples are old
     )
     async with running_ingest(settings, REGISTRY) as service:
         # Tunabyggen's meters, each on a topic the ACL lets it publish on, naming Borlänge Energi's meter.

@@ -21,11 +21,12 @@ import orjson
 import pytest
 from structlog.testing import capture_logs
 
+from energy_testing import services as local_services
+from energy_testing.world import Isolation
 from ingest.mqtt import MqttConsumer
 from ingest.service import IngestService
 from simulators.heat import HeatMeter, native_stream
 from simulators.publisher import Publisher
-from tests.conftest import Isolation, local_services
 from tests.helpers import IngestProcess, eventually, ingest_settings, running_ingest, sample
 
 pytestmark = pytest.mark.integration

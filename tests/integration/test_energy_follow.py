@@ -18,9 +18,9 @@ import pytest
 from energy_core.factors import EmissionFactors
 from energy_core.influx import InfluxClient
 from energy_core.registry import AssetFile, Registry
+from energy_testing.world import Isolation
 from ingest.derive.follow import EnergyFollower
 from simulators.publisher import Publisher
-from tests.conftest import Isolation
 from tests.helpers import eventually, ingest_settings, running_ingest, sample
 
 pytestmark = pytest.mark.integration

@@ -18,8 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Isolation, as_number, local_services
-from tests.helpers import IngestProcess, eventually
+from energy_testing import services as local_services
+from energy_testing.world import Isolation, as_number
+from tests.helpers import ROOT, IngestProcess, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +97,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import local_services
+from energy_testing import services as local_services
 
 PIDS = Path(os.environ["HARNESS_PIDS"])
 

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from energy_core.registry import Registry
+from energy_testing import services as local_services
 from ingest.service import IngestService
-from tests.conftest import local_services
 from tests.helpers import ingest_settings, running_ingest
 
 pytestmark = pytest.mark.integration

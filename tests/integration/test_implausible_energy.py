@@ -23,12 +23,12 @@ from energy_core.errors import Reason
 from energy_core.factors import EmissionFactors
 from energy_core.influx import InfluxClient
 from energy_core.registry import AssetFile, Registry
+from energy_testing import services as local_services
 from ingest.config import IngestSettings
 from ingest.derive.backfill import backfill
 from ingest.derive.follow import EnergyFollower
 from ingest.derive.plausible import energy_limits
 from simulators.publisher import Publisher
-from tests.conftest import local_services
 from tests.helpers import ROOT, eventually, ingest_settings, running_ingest, sample
 
 pytestmark = pytest.mark.integration

@@ -27,7 +27,8 @@ from energy_core.errors import Reason
 from energy_core.influx import InfluxClient
 from energy_core.replay import ReplayReport, publish_messages, replay
 from energy_core.settings import MqttSettings
-from tests.conftest import ROOT, local_services
+from energy_testing import services as local_services
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.integration
 

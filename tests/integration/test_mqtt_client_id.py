@@ -11,10 +11,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from energy_core.schema import Message
+from energy_testing.world import Isolation
 from ingest import mqtt_codec as codec
 from ingest.mqtt import AckToken, MqttConsumer
 from simulators.publisher import Publisher
-from tests.conftest import Isolation
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration

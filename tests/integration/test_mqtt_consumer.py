@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -20,12 +21,14 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 import ingest.mqtt
+from energy_core.replay import publish_messages
 from energy_core.schema import Message
-from energy_core.settings import mqtt_endpoint
+from energy_core.settings import MqttSettings, mqtt_endpoint
+from energy_testing import services as local_services
+from energy_testing.world import Isolation
 from ingest import mqtt_codec as codec
 from ingest.mqtt import AckToken, MqttConsumer
 from simulators.publisher import Publisher
-from tests.conftest import Isolation, local_services
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration
@@ -270,12 +273,28 @@ async def test_a_qos_2_message_acked_with_pubrec_is_not_redelivered(
 
 
 def publish_qos2(url: str, topic: str, payload: bytes) -> None:
-    host, port, _tls, _user, _password = mqtt_endpoint(url)
+    endpoint = mqtt_endpoint(url)
     client = paho.Client(CallbackAPIVersion.VERSION2)
-    client.connect(host, port)
+    client.connect(endpoint.host, endpoint.port)
     client.loop_start()
     try:
         client.publish(topic, payload, qos=2).wait_for_publish(timeout=10)
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+async def test_the_replay_publisher_connects_over_tls_with_the_ca_file_and_with_the_urls_credentials(
+    tls_broker: TlsBroker, password_broker: int
+) -> None:
+    """energy_core.mqttclient.paho_client's set-up, as the dead-letter replay uses it (MQTT 5)."""
+    over_tls = MqttSettings(mqtt_url=tls_broker.tls_url, mqtt_ca_file=Path(tls_broker.ca_file))
+    [result] = await asyncio.to_thread(publish_messages, over_tls, [("tls/replay", b"x")], "replay-tls")
+    assert result.accepted, result.reason()
+    with pytest.raises(ssl.SSLCertVerificationError):  # without the private CA: the certificate is refused
+        await asyncio.to_thread(
+            publish_messages, MqttSettings(mqtt_url=tls_broker.tls_url), [("tls/r", b"x")]
+        )
+    url = f"mqtt://{USER}:{quote(PASSWORD, safe='')}@127.0.0.1:{password_broker}"
+    [result] = await asyncio.to_thread(publish_messages, MqttSettings(mqtt_url=url), [("auth/replay", b"x")])
+    assert result.accepted, result.reason()

@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT, local_services
+from energy_testing import services as local_services
+from tests.helpers import ROOT
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.integration

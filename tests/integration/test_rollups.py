@@ -18,14 +18,15 @@ from prometheus_client import CollectorRegistry
 from energy_core import lineprotocol, rollups
 from energy_core.influx import InfluxClient
 from energy_core.registry import AssetFile, Registry
-from energy_core.rollups import HOUR_NS, RP_1D, RP_1H, ZONE
+from energy_core.rollups import RP_1D, RP_1H, ZONE
 from energy_core.schema import Point
+from energy_core.timeutil import HOUR_NS
+from energy_testing import services as local_services
 from energy_testing.world import Isolation, Services
 from ingest.rollup import RollupMaintainer
 from ingest.rollup.cli import rollup_command
 from ingest.rollup.store import DirtyStore
 from simulators.publisher import Publisher
-from tests.conftest import local_services
 from tests.helpers import eventually, ingest_settings, running_ingest
 
 pytestmark = pytest.mark.integration
@@ -399,9 +400,13 @@ async def test_the_service_maintains_roll_ups_of_what_it_ingests_over_mqtt(
             return float(got[0][1]) if got and got[0][1] is not None and got[0][1] >= 109.999 else 0.0
 
         assert await eventually(energy_rolled, deadline_s=60) == pytest.approx(110.0)
-        assert (
-            service.metrics.registry.get_sample_value("ingest_rollup_buckets_total", {"rp": RP_1H}) or 0
-        ) > 0
+
+        def hours_counted() -> float:  # counted once the round's last local day is written
+            return (
+                service.metrics.registry.get_sample_value("ingest_rollup_buckets_total", {"rp": RP_1H}) or 0
+            )
+
+        assert await eventually(hours_counted, deadline_s=60) > 0
         policies = isolated.query(f'SHOW RETENTION POLICIES ON "{isolated.db}"')
         assert {str(p[0]): str(p[1]) for p in policies} == {
             "autogen": "10320h0m0s",

@@ -27,12 +27,12 @@ async def test_data_without_birth_is_dead_lettered_and_a_rebirth_ncmd_is_publish
         commands.append((msg.topic, bytes(msg.payload)))
         got_command.set()
 
-    host, port, *_ = mqtt_endpoint(isolated.services.mqtt_url)
+    endpoint = mqtt_endpoint(isolated.services.mqtt_url)
     listener = paho.Client(CallbackAPIVersion.VERSION2)
     listener.on_message = on_message
     subscribed = threading.Event()
     listener.on_subscribe = lambda *_: subscribed.set()
-    listener.connect(host, port)
+    listener.connect(endpoint.host, endpoint.port)
     listener.loop_start()
     try:
         listener.subscribe("spBv1.0/+/NCMD/+", qos=1)

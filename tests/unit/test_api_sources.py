@@ -14,7 +14,8 @@ from api.energy import _periods
 from api.errors import ApiError
 from api.sources import RAW, ROLLUP_GRACE_S, SourcePolicy, ceil_day, floor_day, plan
 from api.timerange import TimeRange
-from energy_core.rollups import HOUR_NS, RP_1D, RP_1H
+from energy_core.rollups import RP_1D, RP_1H
+from energy_core.timeutil import HOUR_NS
 
 LOCAL = ZoneInfo("Europe/Stockholm")
 NS = 1_000_000_000

@@ -24,7 +24,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
@@ -328,3 +328,16 @@ def test_k8s_placeholder_secrets_are_refused_by_the_entrypoint_check() -> None:
         env = {k: v for k, v in secret["stringData"].items() if re.fullmatch(r"[A-Z_]+", k)}
         if env:
             assert run_check_secrets(env).returncode == 78, name
+
+
+def test_the_image_copies_every_package_the_wheel_is_built_from() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = project["tool"]["hatch"]["build"]["targets"]["wheel"]
+    dockerfile = (DEPLOY / "docker" / "Dockerfile").read_text()
+    ignore = (DEPLOY / "docker" / "Dockerfile.dockerignore").read_text().splitlines()
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", dockerfile, flags=re.MULTILINE))
+    sent = {line.removeprefix("!").rstrip("/") for line in ignore if line.startswith("!")}
+    assert set(packages["packages"]) - copied == set()
+    assert set(packages["packages"]) - sent == set()

@@ -28,3 +28,10 @@ def test_a_missing_factors_file_stops_with_one_line_naming_the_key(monkeypatch, 
 def test_an_inverted_range_is_refused(capsys):
     assert main(["backfill", "--start", "2025-01-03T00:00:00Z", "--end", "2025-01-02T00:00:00Z"]) == 2
     assert "--end must not be before --start" in capsys.readouterr().err
+
+
+def test_a_backfill_time_without_an_offset_is_stockholm_local_time():
+    from ingest.__main__ import _local_ns
+
+    assert _local_ns("2026-01-15T00:00") == _local_ns("2026-01-14T23:00:00Z")  # CET, +01:00
+    assert _local_ns("2026-07-15") == _local_ns("2026-07-14T22:00:00Z")  # CEST, +02:00

@@ -9,8 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from energy_core import lineprotocol
-from energy_core.rollups import HOUR_NS, ZONE
+from energy_core.rollups import ZONE
 from energy_core.schema import Point
+from energy_core.timeutil import HOUR_NS
 from ingest.config import IngestSettings
 from ingest.rollup.cli import Progress, days_between, local_moment
 from ingest.rollup.keys import DirtyBuckets, keys_of_lines, keys_of_range

@@ -76,3 +76,16 @@ def test_the_registry_and_the_live_banner_count_the_same_sites(tmp_path, capsys)
     live_line = capsys.readouterr().err.splitlines()[0]
     assert "61 sites (60 buildings, 1 weather station)" in assets_line
     assert live_line.startswith("61 sites (60 buildings, 1 weather station),"), live_line
+
+
+def test_a_start_time_without_an_offset_is_stockholm_local_time():
+    # 2026-01-15 00:00 in Borlänge (CET, UTC+1) is 2026-01-14 23:00 UTC; in June (CEST) UTC+2.
+    assert parser().parse_args(["--start", "2026-01-15T00:00"]).start == 1_768_431_600.0
+    assert parser().parse_args(["--start", "2026-06-15T00:00"]).start == 1_781_474_400.0
+    assert parser().parse_args(["--start", "2026-01-14T23:00Z"]).start == 1_768_431_600.0
+
+
+def test_a_start_time_that_is_not_iso_8601_is_refused_with_an_example(capsys):
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--start", "2026-01-15Z"])  # a date with a zone: once read as naive
+    assert "is not an ISO 8601 time such as 2026-01-01T00:00Z" in capsys.readouterr().err

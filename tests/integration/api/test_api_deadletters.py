@@ -34,14 +34,14 @@ class Subscriber:
     """A real MQTT subscriber that records what arrives on one topic."""
 
     def __init__(self, mqtt_url: str, topic: str) -> None:
-        host, port, *_ = mqtt_endpoint(mqtt_url)
+        endpoint = mqtt_endpoint(mqtt_url)
         self.received: list[bytes] = []
         self.ready = threading.Event()
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:8]}")
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self.client.on_subscribe = lambda *_: self.ready.set()
         self.client.on_message = lambda _c, _u, msg: self.received.append(msg.payload)
-        self.client.connect(host, port)
+        self.client.connect(endpoint.host, endpoint.port)
         self.client.loop_start()
 
     def close(self) -> None:

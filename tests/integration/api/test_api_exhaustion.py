@@ -20,7 +20,8 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import ROOT, local_services
+from energy_testing import services as local_services
+from tests.helpers import ROOT
 from tests.integration.api.conftest import write_world_files
 
 pytestmark = pytest.mark.integration

@@ -162,7 +162,7 @@ async def test_a_measurement_written_far_faster_than_1000_points_a_second_is_str
         assert response.status_code == 200
         seen: set[float] = set()
         last_id, written = 0, False
-        async with asyncio.timeout(180):
+        async with asyncio.timeout(600):  # a deadline, not a speed claim: 2 loaded cores can be slow
             async for event, ident, data in events(response):
                 assert int(ident) >= last_id  # the cursor never goes back
                 last_id = int(ident)

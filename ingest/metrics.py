@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from energy_core.errors import Reason
 
-STORES = ("spool", "dead_letters", "energy")  # the data dir's SQLite files, by stem
+STORES = ("spool", "dead_letters", "energy", "rollups", "heal")  # the data dir's SQLite files, by stem
 
 
 class IngestMetrics:

@@ -288,7 +288,7 @@ class MqttConsumer:
                     # two clients with one id (3.1.1) then drift apart instead of fighting at once.
                     if await self._connect_once() and not self._short_sessions:
                         attempt = 0
-                except (OSError, ssl.SSLError, ConnectionError) as exc:
+                except OSError as exc:  # ssl.SSLError and ConnectionError are OSErrors
                     log.warning("mqtt_connect_failed", host=self.host, port=self.port, error=str(exc))
                     self._short_sessions = 0  # the broker is away (a restart), not held by another client
                 self._teardown()

@@ -118,9 +118,6 @@ class IngestService:
         self.dead_letters.prune()  # and on every add: letters past the age bound go at start too
         # Power; interval energy and emissions unless INGEST_ENERGY=off (history in the data dir).
         self.deriver = stack.enter_context(contextlib.closing(Deriver.for_settings(settings, self.registry)))
-        for store in (self.spool, self.dead_letters, self.deriver.store):
-            if store is not None and store.quarantined is not None:
-                metrics.store_quarantined.labels(store.name).inc()
 
         routes = default_routes(settings.mqtt_topic_prefix, settings.ingest_routes)
         router = Router(routes)
@@ -164,6 +161,10 @@ class IngestService:
             waiting_for_writes=lambda: not self.spool.empty,
         )
         stack.callback(self.healer.close)
+        rollup_store = None if self.rollups is None else self.rollups.store
+        for store in (self.spool, self.dead_letters, self.deriver.store, rollup_store, self.healer.store):
+            if store is not None and store.quarantined is not None:
+                metrics.store_quarantined.labels(store.name).inc()
         self.committer = Committer(
             self.batcher,
             self.sink,

@@ -177,7 +177,7 @@ def quarantined(data_dir: Path, store: str) -> list[Path]:
     return sorted(data_dir.glob(f"{store}.sqlite.corrupt-*"))
 
 
-@pytest.mark.parametrize("store", ["spool", "dead_letters", "energy"])
+@pytest.mark.parametrize("store", ["spool", "dead_letters", "energy", "rollups", "heal"])
 async def test_a_damaged_store_file_is_moved_aside_at_start_and_ingest_runs(
     isolated: Isolation, tmp_path: Path, store: str
 ) -> None:

@@ -21,10 +21,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from unittest.mock import patch
 
 from bench.bench_ingest import fleet_messages, publish
 from bench.common import (
@@ -168,44 +170,15 @@ def site_year_points(site: int, year_start: dt.datetime) -> list[Point]:
 
 
 def start_snapshotting_influxd(directory: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    """InfluxDB 1.x that snapshots its cache to TSM after 2 s without writes (so disk figures are TSM)."""
-    port, rpc = local_services.free_port(), local_services.free_port()
-    directory.mkdir(parents=True, exist_ok=True)
-    conf = directory / "influxdb.conf"
-    conf.write_text(
-        f"""reporting-disabled = true
-bind-address = "127.0.0.1:{rpc}"
-[meta]
-  dir = "{directory / "meta"}"
-[data]
-  dir = "{directory / "data"}"
-  wal-dir = "{directory / "wal"}"
-  query-log-enabled = false
-  cache-snapshot-write-cold-duration = "2s"
-  compact-full-write-cold-duration = "4s"
-[http]
-  bind-address = "127.0.0.1:{port}"
-  log-enabled = false
-  max-body-size = 0
-[monitor]
-  store-enabled = false
-[logging]
-  level = "warn"
-"""
-    )
-    binary = local_services.find_binary("influxd")
-    with open(directory / "influxd.log", "wb") as log:
-        proc = subprocess.Popen([binary, "run", "-config", str(conf)], stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            influx_query(url, "_internal", "SHOW DATABASES")
-            return url, proc
-        except OSError:
-            time.sleep(0.2)
-    local_services.stop_pid(proc.pid)
-    raise BenchFailure("influxd for the storage figures did not start")
+    """The harness's InfluxDB 1.x, snapshotting its cache to TSM after 2 s without writes and
+    compacting soon after (influxd's environment overrides), so the disk figures are TSM."""
+    cold = {
+        "INFLUXDB_DATA_CACHE_SNAPSHOT_WRITE_COLD_DURATION": "2s",
+        "INFLUXDB_DATA_COMPACT_FULL_WRITE_COLD_DURATION": "4s",
+    }
+    with patch.dict(os.environ, cold):
+        running, proc = local_services.start_influxd(directory)
+    return running.url, proc
 
 
 def disk_bytes(url: str, db: str) -> dict[str, float]:

@@ -17,6 +17,7 @@ stored number per day and re-analysing a day overwrites it (same series + timest
     peak_load_kw                   the largest hourly mean load of the day
     outdoor_temp_c                 the day's mean outdoor temperature at the nearest station
     hours                          hours of the day with readings (0–25)
+    readings                       raw readings in the day (for the meter's usual interval)
     from_registers                 1.0: heat and volume from register deltas, 0.0: from readings
     signature_base_kw, signature_slope_kw_per_k, signature_balance_c, signature_r2,
     signature_expected_kwh         the energy signature over the trailing window and what it
@@ -74,6 +75,7 @@ SUBSTATION_KPI_FIELDS = (
     "peak_load_kw",
     "outdoor_temp_c",
     "hours",
+    "readings",
     "from_registers",
     "signature_base_kw",
     "signature_slope_kw_per_k",

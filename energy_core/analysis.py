@@ -138,3 +138,15 @@ class DayAnalyser(Protocol):
     inputs: frozenset[str]  # raw measurements whose roll-ups feed it
 
     async def analyse(self, influx: InfluxClient, days: Sequence[dt.date]) -> list[str]: ...
+
+
+def normalised_heat(heat_kwh: float, base_kwh: float, degree_days: float, normal_degree_days: float) -> float:
+    """Degree-day normalised heat of a period (graddagskorrigering; docs/buildings.md).
+
+    The weather-dependent part is scaled by normal / observed degree days, the base part kept:
+    ``base + (heat − base) · normal_dd / dd``. A period without degree days (summer) has no
+    weather-dependent part to correct: its heat is returned as it is.
+    """
+    if degree_days <= 0:
+        return heat_kwh
+    return base_kwh + (heat_kwh - base_kwh) * normal_degree_days / degree_days

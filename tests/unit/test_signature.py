@@ -36,3 +36,12 @@ def test_the_fit_is_ordinary_least_squares_at_the_chosen_balance() -> None:
 def test_too_few_days_or_no_spread_in_the_weather_give_no_signature() -> None:
     assert fit([(float(t), 10.0) for t in range(6)]) is None
     assert fit([(30.0, 10.0 + k) for k in range(10)]) is None  # every day above every balance
+
+
+def test_normalised_heat_scales_only_the_weather_dependent_part() -> None:
+    from energy_core.analysis import normalised_heat
+
+    # 1,000 kWh of which 200 base, in a month with 300 degree days against a normal 400:
+    # 200 + 800 · 400 / 300 = 1,266.67 kWh.
+    assert normalised_heat(1000.0, 200.0, 300.0, 400.0) == pytest.approx(1266.6667, abs=1e-3)
+    assert normalised_heat(150.0, 150.0, 0.0, 5.0) == 150.0

@@ -41,6 +41,7 @@ from energy_core.analysis import DayAnalyser
 from energy_core.errors import InfluxError, InfluxFailure, StoreError
 from energy_core.influx import InfluxClient
 from energy_core.registry import Registry
+from ingest.analysis.buildings import BuildingAnalyser
 from ingest.analysis.store import DayKey, DayStore
 from ingest.analysis.substations import SubstationAnalyser, findings_by_code
 from ingest.analysis.thresholds import Thresholds
@@ -63,6 +64,7 @@ def analysers_for(settings: IngestSettings, registry: Registry) -> list[DayAnaly
     thresholds = Thresholds.load(settings.ingest_fault_thresholds_file)
     return [
         SubstationAnalyser(registry, thresholds, window_days=settings.ingest_analysis_window_days),
+        BuildingAnalyser.from_settings(settings, registry),
     ]
 
 

@@ -10,8 +10,10 @@ its history), and the hourly indoor roll-ups of the days (one query per run of u
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import math
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 INDOOR_RUN_DAYS = 31  # the longest span one hourly indoor query covers
+WINDOW_CACHE_MAX_AGE_S = 3600.0  # the signature window's heat is re-read at least this often
+_HEAT = CARRIER_DISTRICT_HEAT
 
 SiteKey = tuple[str, str]  # (owner, site)
 
@@ -60,6 +64,16 @@ class BuildingParams:
     co2_limit_ppm: float = 1000.0
     signature_days: int = 365
     normal_min_years: int = DEFAULT_NORMAL_MIN_YEARS
+
+
+@dataclass(slots=True)
+class _HeatCache:
+    """Heat per site and day over [start, end), read at ``loaded`` (monotonic seconds)."""
+
+    start: dt.date
+    end: dt.date
+    loaded: float
+    heat: dict[SiteKey, dict[dt.date, float]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +115,7 @@ class BuildingAnalyser:
         self.params = params or BuildingParams()
         self.normal_year = normal_year or NormalYear({})
         self._stations = nearest_stations(registry)
+        self._heat_cache: _HeatCache | None = None
         unknown = sorted(set(self.normal_year.stations) - set(station_sites(registry)))
         if unknown and registry.sites:
             raise ConfigError(
@@ -130,21 +145,25 @@ class BuildingAnalyser:
         wanted = sorted(set(days))
         window_start = wanted[0] - dt.timedelta(days=self.params.signature_days - 1)
         end_ns = local_midnight_ns(wanted[-1] + dt.timedelta(days=1))
-        energy = await self._energy(influx, local_midnight_ns(window_start), end_ns)
+        energy = await self._energy(influx, local_midnight_ns(wanted[0]), end_ns)
+        energy[_HEAT] = await self._heat_window(influx, window_start, wanted, energy.get(_HEAT, {}))
         weather = await self._weather(influx, local_midnight_ns(window_start), end_ns)
         indoor = await self._indoor(influx, wanted)
         normals = NormalYear(self._derived_normals(weather))
         all_stations = tuple(sorted(weather))
         outdoor_of: dict[tuple[str, ...], dict[dt.date, float]] = {}
         lines: list[str] = []
-        sites = sorted({key for key, _ in energy} | {key for key, _ in indoor})
+        sites = sorted({key for carrier in energy.values() for key in carrier} | {key for key, _ in indoor})
         for owner, site in sites:
             stations = self._stations.get(site) or all_stations
             if stations not in outdoor_of:
                 outdoor_of[stations] = _outdoor_by_day(weather, stations)
             outdoor = outdoor_of[stations]
+            window = self._signature_rows(energy.get(_HEAT, {}).get((owner, site), {}), outdoor)
             for day in wanted:
-                fields = self._day_fields((owner, site), day, energy, outdoor, indoor, stations, normals)
+                fields = self._day_fields(
+                    (owner, site), day, energy, outdoor, indoor, stations, normals, window
+                )
                 if fields:
                     point = Point(
                         BUILDING_KPI, (("owner", owner), ("site", site)), fields, local_midnight_ns(day)
@@ -159,16 +178,17 @@ class BuildingAnalyser:
         self,
         key: SiteKey,
         day: dt.date,
-        energy: Mapping[tuple[SiteKey, str], Mapping[dt.date, float]],
+        energy: Mapping[str, Mapping[SiteKey, Mapping[dt.date, float]]],
         outdoor: Mapping[dt.date, float],
         indoor: Mapping[tuple[SiteKey, dt.date], Sequence[IndoorHour]],
         stations: Sequence[str],
         normals: NormalYear,
+        window: tuple[list[dt.date], list[tuple[float, float, float]]],
     ) -> dict[str, float]:
         p = self.params
         fields: dict[str, float] = {}
-        heat = energy.get((key, CARRIER_DISTRICT_HEAT), {})
-        electricity = energy.get((key, CARRIER_ELECTRICITY), {})
+        heat = energy.get(_HEAT, {}).get(key, {})
+        electricity = energy.get(CARRIER_ELECTRICITY, {}).get(key, {})
         if day in heat:
             fields["heat_kwh"] = heat[day]
         if day in electricity:
@@ -183,16 +203,25 @@ class BuildingAnalyser:
         if normal is not None:
             fields["normal_degree_days"] = normal
         if "heat_kwh" in fields:
-            window = [
-                (outdoor[d], heat[d], degree_days(outdoor[d], d, balance_c=p.balance_c, rule=p.rule))
-                for d in _days_back(day, p.signature_days)
-                if d in heat and d in outdoor
-            ]
-            base = weather_independent_kwh(window, balance_c=p.balance_c)
+            dates, rows = window
+            lo = bisect.bisect_left(dates, day - dt.timedelta(days=p.signature_days - 1))
+            base = weather_independent_kwh(rows[lo : bisect.bisect_right(dates, day)], balance_c=p.balance_c)
             if base is not None:
                 fields["base_kwh"] = base.kwh
         fields.update(comfort_fields(hours, p))
         return fields
+
+    def _signature_rows(
+        self, heat: Mapping[dt.date, float], outdoor: Mapping[dt.date, float]
+    ) -> tuple[list[dt.date], list[tuple[float, float, float]]]:
+        """The site's days with heat and weather, in time order, and their (outdoor °C, kWh, degree days)."""
+        p = self.params
+        dates = sorted(d for d in heat if d in outdoor)
+        rows = [
+            (outdoor[d], heat[d], degree_days(outdoor[d], d, balance_c=p.balance_c, rule=p.rule))
+            for d in dates
+        ]
+        return dates, rows
 
     def _normal(self, stations: Sequence[str], day: dt.date, derived: NormalYear) -> float | None:
         """The mean over the site's stations of their normal (the file's, else the derived one)."""
@@ -218,21 +247,62 @@ class BuildingAnalyser:
     # -- queries ------------------------------------------------------------------------------------
 
     async def _energy(
-        self, influx: InfluxClient, start_ns: int, end_ns: int
-    ) -> dict[tuple[SiteKey, str], dict[dt.date, float]]:
-        """(owner, site), carrier → local day → kWh, from the daily energy roll-ups."""
+        self, influx: InfluxClient, start_ns: int, end_ns: int, *, carrier: str | None = None
+    ) -> dict[str, dict[SiteKey, dict[dt.date, float]]]:
+        """carrier → (owner, site) → local day → kWh, from the daily energy roll-ups."""
         target = qualified(influx.db, RP_1D, Measurement.ENERGY.value)
+        only = f" AND {q('carrier')} = '{carrier}'" if carrier else ""  # a schema constant
         query = (
-            f"SELECT {q('kwh')} FROM {target} WHERE time >= {start_ns} AND time < {end_ns}"  # noqa: S608 (schema names, ints)
+            f"SELECT {q('kwh')} FROM {target} WHERE time >= {start_ns} AND time < {end_ns}{only}"  # noqa: S608 (schema names, ints)
             f" GROUP BY {q('owner')}, {q('site')}, {q('carrier')}"
         )
-        out: dict[tuple[SiteKey, str], dict[dt.date, float]] = defaultdict(lambda: defaultdict(float))
-        for tags, row in _rows(await influx.query(query)):
-            kwh = row.get("kwh")
-            if kwh is not None and tags.get("site") and tags.get("carrier"):
-                key = ((tags.get("owner", ""), tags["site"]), tags["carrier"])
-                out[key][local_day_of(int(row["time"]))] += float(kwh)
+        out: dict[str, dict[SiteKey, dict[dt.date, float]]] = defaultdict(lambda: defaultdict(dict))
+        for tags, columns, values in _series(await influx.query(query)):
+            if not tags.get("site") or not tags.get("carrier"):
+                continue
+            per_day = out[tags["carrier"]][(tags.get("owner", ""), tags["site"])]
+            t, k = columns.index("time"), columns.index("kwh")
+            for row in values:
+                if row[k] is not None:
+                    day = local_day_of(int(row[t]))
+                    per_day[day] = per_day.get(day, 0.0) + float(row[k])
         return out
+
+    async def _heat_window(
+        self,
+        influx: InfluxClient,
+        window_start: dt.date,
+        days: Sequence[dt.date],
+        fresh: Mapping[SiteKey, Mapping[dt.date, float]],
+    ) -> dict[SiteKey, dict[dt.date, float]]:
+        """Heat per site and day over the signature window up to the last of ``days``.
+
+        The days before the first analysed one come from a cache of this analyser's earlier reads
+        when it covers them and is younger than :data:`WINDOW_CACHE_MAX_AGE_S`: the runner passes
+        every day whose energy changed, and those (``fresh``, just read) replace the cache's. A
+        change the runner does not see (a roll-up rebuild by another process) reaches the window
+        at the next reload. Without it, every clock pass would re-read a year of heat per site.
+        """
+        first, last = days[0], days[-1]
+        cache, now = self._heat_cache, time.monotonic()
+        if (
+            cache is None
+            or cache.start > window_start
+            or cache.end < first
+            or now - cache.loaded > WINDOW_CACHE_MAX_AGE_S
+        ):
+            older = await self._energy(
+                influx, local_midnight_ns(window_start), local_midnight_ns(first), carrier=_HEAT
+            )
+            cache = _HeatCache(window_start, first, now, older.get(_HEAT, {}))
+        for per_day in cache.heat.values():  # the analysed days and the window's ends: fresh, or gone
+            for day in [d for d in per_day if d >= first or d < window_start]:
+                del per_day[day]
+        for key, fresh_days in fresh.items():
+            cache.heat.setdefault(key, {}).update(fresh_days)
+        cache.start, cache.end = window_start, last + dt.timedelta(days=1)
+        self._heat_cache = cache
+        return {key: dict(per_day) for key, per_day in cache.heat.items()}
 
     async def _weather(
         self, influx: InfluxClient, start_ns: int, end_ns: int
@@ -249,12 +319,16 @@ class BuildingAnalyser:
             f" WHERE {since}time < {end_ns} GROUP BY {q('site')}"
         )
         sums: dict[str, dict[dt.date, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0]))
-        for tags, row in _rows(await influx.query(query)):
-            total, count = row.get("outdoor_temp_c_sum"), row.get("outdoor_temp_c_count")
-            if total is not None and count and tags.get("site"):
-                acc = sums[tags["site"]][local_day_of(int(row["time"]))]
-                acc[0] += float(total)
-                acc[1] += float(count)
+        for tags, columns, values in _series(await influx.query(query)):
+            if not tags.get("site"):
+                continue
+            per_day = sums[tags["site"]]
+            t, s, c = (columns.index(f) for f in ("time", "outdoor_temp_c_sum", "outdoor_temp_c_count"))
+            for row in values:
+                if row[s] is not None and row[c]:
+                    acc = per_day[local_day_of(int(row[t]))]
+                    acc[0] += float(row[s])
+                    acc[1] += float(row[c])
         return {site: {day: s / c for day, (s, c) in days.items() if c} for site, days in sums.items()}
 
     async def _indoor(
@@ -271,13 +345,16 @@ class BuildingAnalyser:
                 f" AND time < {local_midnight_ns(last + dt.timedelta(days=1))}"
                 f" GROUP BY {q('owner')}, {q('site')}"
             )
-            for tags, row in _rows(await influx.query(query)):
+            for tags, columns, values in _series(await influx.query(query)):
                 if not tags.get("site"):
                     continue
-                acc = per_hour[((tags.get("owner", ""), tags["site"]), int(row["time"]))]
-                for i, f in enumerate(fields):
-                    if (value := row.get(f)) is not None:
-                        acc[i] += float(value)
+                key = (tags.get("owner", ""), tags["site"])
+                t, at = columns.index("time"), [columns.index(f) for f in fields]
+                for row in values:
+                    acc = per_hour[(key, int(row[t]))]
+                    for i, column in enumerate(at):
+                        if (value := row[column]) is not None:
+                            acc[i] += float(value)
         out: dict[tuple[SiteKey, dt.date], list[IndoorHour]] = defaultdict(list)
         for (key, hour_ns), (t_sum, t_count, c_sum, c_count) in sorted(per_hour.items()):
             hour = IndoorHour(t_sum / t_count if t_count else None, c_sum / c_count if c_count else None)
@@ -286,14 +363,12 @@ class BuildingAnalyser:
         return out
 
 
-def _rows(results: list[dict[str, Any]]) -> Iterable[tuple[dict[str, str], dict[str, Any]]]:
-    """(tags, row as a dict) of every row of an InfluxDB answer."""
+def _series(results: list[dict[str, Any]]) -> Iterable[tuple[dict[str, str], list[str], list[list[Any]]]]:
+    """(tags, columns, rows) of every series of an InfluxDB answer."""
     for result in results:
         for series in result.get("series") or ():
             tags = {k: v for k, v in (series.get("tags") or {}).items() if v}
-            columns = series["columns"]
-            for values in series["values"]:
-                yield tags, dict(zip(columns, values, strict=True))
+            yield tags, series["columns"], series["values"]
 
 
 def _outdoor_by_day(
@@ -305,11 +380,6 @@ def _outdoor_by_day(
         for day, mean_c in weather.get(station, {}).items():
             per_day[day].append(mean_c)
     return {day: math.fsum(v) / len(v) for day, v in per_day.items()}
-
-
-def _days_back(day: dt.date, count: int) -> list[dt.date]:
-    """``day`` and the ``count − 1`` days before it, oldest first."""
-    return [day - dt.timedelta(days=count - 1 - i) for i in range(count)]
 
 
 def _runs(days: Sequence[dt.date], max_days: int) -> list[tuple[dt.date, dt.date]]:

@@ -207,3 +207,31 @@ def test_a_normal_year_file_naming_no_station_of_the_registry_is_refused(tmp_pat
     path.write_text(f"stations:\n  house:\n    monthly_mean_temp_c: {[0.0] * 12}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="NORMAL_YEAR_FILE names 'house', which is no weather-station site"):
         BuildingAnalyser(REGISTRY, normal_year=load_normal_year(path))
+
+
+async def test_late_heat_reaches_the_analysed_day_and_the_signature_window_of_the_days_after_it(
+    isolated: Isolation,
+) -> None:
+    """The analyser keeps the window's heat between calls (the runner re-analyses today every few
+    minutes); the analysed days are always read afresh, and after the runner has passed a day whose
+    energy changed, the days after it see the new heat as a fresh analyser does."""
+    influx = await prepared(isolated)
+    late_day = DAY - dt.timedelta(days=3)
+    heat = tags("hm", "house", carrier="district_heat")
+    async with influx:
+        analyser = BuildingAnalyser(REGISTRY)
+        before = await analyser.analyse(influx, [DAY])
+        late = [
+            Point("energy", heat, {"kwh": 5000.0}, local_midnight_ns(late_day)),
+            Point("energy", heat, {"kwh": 1000.0}, local_midnight_ns(DAY)),
+        ]
+        await influx.write(encode_batch(late), rp=RP_1D)
+        today = await analyser.analyse(influx, [DAY])  # the clock
+        await analyser.analyse(
+            influx, [late_day + dt.timedelta(days=i) for i in range(4)]
+        )  # the changed days
+        after = await analyser.analyse(influx, [DAY])  # the clock again
+        assert after == await BuildingAnalyser(REGISTRY).analyse(influx, [DAY])
+    assert "heat_kwh=1000" in next(line for line in today if "site=house" in line)
+    assert after != before  # the late heat moved the house's base
+    assert [line for line in after if "site=shed" in line] == [line for line in before if "site=shed" in line]

@@ -258,7 +258,7 @@ class BuildingAnalyser:
         )
         out: dict[str, dict[SiteKey, dict[dt.date, float]]] = defaultdict(lambda: defaultdict(dict))
         for tags, columns, values in _series(await influx.query(query)):
-            if not tags.get("site") or not tags.get("carrier"):
+            if not tags.get("site") or not tags.get("carrier") or "kwh" not in columns:
                 continue
             per_day = out[tags["carrier"]][(tags.get("owner", ""), tags["site"])]
             t, k = columns.index("time"), columns.index("kwh")
@@ -320,7 +320,7 @@ class BuildingAnalyser:
         )
         sums: dict[str, dict[dt.date, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0]))
         for tags, columns, values in _series(await influx.query(query)):
-            if not tags.get("site"):
+            if not tags.get("site") or not {"outdoor_temp_c_sum", "outdoor_temp_c_count"} <= set(columns):
                 continue
             per_day = sums[tags["site"]]
             t, s, c = (columns.index(f) for f in ("time", "outdoor_temp_c_sum", "outdoor_temp_c_count"))
@@ -349,10 +349,13 @@ class BuildingAnalyser:
                 if not tags.get("site"):
                     continue
                 key = (tags.get("owner", ""), tags["site"])
-                t, at = columns.index("time"), [columns.index(f) for f in fields]
+                t = columns.index("time")
+                at = [
+                    (i, columns.index(f)) for i, f in enumerate(fields) if f in columns
+                ]  # a field never written
                 for row in values:
                     acc = per_hour[(key, int(row[t]))]
-                    for i, column in enumerate(at):
+                    for i, column in at:
                         if (value := row[column]) is not None:
                             acc[i] += float(value)
         out: dict[tuple[SiteKey, dt.date], list[IndoorHour]] = defaultdict(list)

@@ -235,3 +235,26 @@ async def test_late_heat_reaches_the_analysed_day_and_the_signature_window_of_th
     assert "heat_kwh=1000" in next(line for line in today if "site=house" in line)
     assert after != before  # the late heat moved the house's base
     assert [line for line in after if "site=shed" in line] == [line for line in before if "site=shed" in line]
+
+
+async def test_the_autumn_dst_day_has_25_indoor_hours_and_its_midnight_is_local(isolated: Isolation) -> None:
+    autumn = dt.date(2026, 10, 25)  # clocks go back: 25 local hours
+    start, end = local_midnight_ns(autumn), local_midnight_ns(autumn + dt.timedelta(days=1))
+    hours = [
+        Point(
+            "indoor_climate",
+            tags("in1", "house"),
+            {"temperature_c_sum": 21.0, "temperature_c_count": 1.0},
+            ts,
+        )
+        for ts in range(start - HOUR_NS, end + HOUR_NS, HOUR_NS)
+    ]
+    async with InfluxClient(isolated.services.influx_url, isolated.db, timeout_s=60.0) as influx:
+        await influx.ensure_database()
+        assert await ensure_policies(influx, rollup_days=0, raw_days=None) == "done"
+        await influx.write(encode_batch(hours), rp=RP_1H)
+        lines = await BuildingAnalyser(REGISTRY).analyse(influx, [autumn])
+    assert (end - start) // HOUR_NS == 25
+    assert lines == [
+        f"building_kpi,owner=tb,site=house comfort_low_h=0.0,comfort_high_h=0.0,indoor_hours=25.0 {start}"
+    ]

@@ -143,9 +143,10 @@ class BuildingAnalyser:
         if not days:
             return []
         wanted = sorted(set(days))
-        window_start = wanted[0] - dt.timedelta(days=self.params.signature_days - 1)
+        window_start = wanted[0] - dt.timedelta(days=self.params.signature_days)
         end_ns = local_midnight_ns(wanted[-1] + dt.timedelta(days=1))
         energy = await self._energy(influx, local_midnight_ns(wanted[0]), end_ns)
+        with_energy = {key for carrier in energy.values() for key in carrier}
         energy[_HEAT] = await self._heat_window(influx, window_start, wanted, energy.get(_HEAT, {}))
         weather = await self._weather(influx, local_midnight_ns(window_start), end_ns)
         indoor = await self._indoor(influx, wanted)
@@ -153,7 +154,7 @@ class BuildingAnalyser:
         all_stations = tuple(sorted(weather))
         outdoor_of: dict[tuple[str, ...], dict[dt.date, float]] = {}
         lines: list[str] = []
-        sites = sorted({key for carrier in energy.values() for key in carrier} | {key for key, _ in indoor})
+        sites = sorted(with_energy | {key for key, _ in indoor})
         for owner, site in sites:
             stations = self._stations.get(site) or all_stations
             if stations not in outdoor_of:
@@ -204,8 +205,9 @@ class BuildingAnalyser:
             fields["normal_degree_days"] = normal
         if "heat_kwh" in fields:
             dates, rows = window
-            lo = bisect.bisect_left(dates, day - dt.timedelta(days=p.signature_days - 1))
-            base = weather_independent_kwh(rows[lo : bisect.bisect_right(dates, day)], balance_c=p.balance_c)
+            # The days before this one: a partial today (the clock) does not bend its own base.
+            lo = bisect.bisect_left(dates, day - dt.timedelta(days=p.signature_days))
+            base = weather_independent_kwh(rows[lo : bisect.bisect_left(dates, day)], balance_c=p.balance_c)
             if base is not None:
                 fields["base_kwh"] = base.kwh
         fields.update(comfort_fields(hours, p))

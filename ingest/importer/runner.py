@@ -82,6 +82,9 @@ class ImportReport:
     first_ns: int | None = None
     last_ns: int | None = None
     seconds: float = 0.0
+    raw_seconds: float = 0.0  # reading, normalising and writing the rows
+    derive_seconds: float = 0.0  # recomputing energy and emissions
+    rollup_seconds: float = 0.0  # rebuilding the roll-ups
 
     def summary(self, *, dry_run: bool, rollups: bool) -> str:
         dead = ", ".join(f"{reason} {count:,}" for reason, count in sorted(self.dead.items())) or "none"
@@ -106,7 +109,13 @@ class ImportReport:
                 if rollups
                 else "; roll-ups not rebuilt (INGEST_ROLLUP=off)"
             )
-        return text + f"; {self.seconds:.1f} s, {rate:,.0f} rows/s"
+        text += f"; {self.seconds:.1f} s, {rate:,.0f} rows/s"
+        if not dry_run:
+            text += (
+                f" (rows {self.raw_seconds:.1f} s, energy {self.derive_seconds:.1f} s, "
+                f"roll-ups {self.rollup_seconds:.1f} s)"
+            )
+        return text
 
 
 def _local(ts_ns: int) -> str:
@@ -214,18 +223,24 @@ class Importer:
         if self.influx is not None:
             await self.influx.ensure_database()
         done_bytes = 0
+        report = self.report
         try:
             for csv_file in files:
                 with csv_file:
                     await self._import_file(csv_file, progress, done_bytes)
                 done_bytes += csv_file.size
-                self.report.files += 1
+                report.files += 1
+            report.raw_seconds = time.perf_counter() - started
             if self.influx is not None:
                 progress.note("recomputing energy and emissions …")
                 await self._derive(self.influx)
+                report.derive_seconds = time.perf_counter() - started - report.raw_seconds
                 if self.settings.ingest_rollup != "off":
                     progress.note("rebuilding roll-ups …")
                     await self._rollups(self.influx)
+                    report.rollup_seconds = (
+                        time.perf_counter() - started - report.raw_seconds - report.derive_seconds
+                    )
         finally:
             progress.finish()
             self.report.seconds = time.perf_counter() - started

@@ -87,7 +87,7 @@ def measure_import(buildings: int, days: int) -> tuple[ImportReport, int]:
         report = asyncio.run(run())
         print(report.summary(dry_run=False, rollups=True))
         stored = count_points(stack.influx_url, "bench", "district_heating", "energy_kwh")
-        if stored != rows or sum(report.dead.values()):
+        if stored != rows or report.dead.total():
             raise SystemExit(f"stored {stored:,} heat readings of {rows:,}, dead letters {dict(report.dead)}")
     return report, rows
 

@@ -426,10 +426,15 @@ async def import_command(
     *,
     mapping_path: Path | None = None,
     dry_run: bool = False,
-    stream: TextIO = sys.stderr,
-    out: TextIO = sys.stdout,
+    stream: TextIO | None = None,
+    out: TextIO | None = None,
 ) -> int:
-    """The subcommand; returns the exit code (0 done, 1 InfluxDB failed, 2 a file or mapping refused)."""
+    """The subcommand; returns the exit code (0 done, 1 InfluxDB failed, 2 a file or mapping refused).
+
+    ``stream`` (progress, errors) defaults to stderr and ``out`` (the summary) to stdout.
+    """
+    stream = sys.stderr if stream is None else stream
+    out = sys.stdout if out is None else out
     from ingest.importer.layout import load_mapping
 
     mapping = load_mapping(mapping_path) if mapping_path is not None else None

@@ -151,10 +151,21 @@ def settings_for(isolated: Isolation, data_dir: Path) -> IngestSettings:
     return ingest_settings(isolated, data_dir, ingest_unknown_devices="reject")
 
 
-async def run_import(settings: IngestSettings, *paths: Path, mapping: Path | None = None) -> tuple[int, str]:
+async def run_import(
+    settings: IngestSettings,
+    *paths: Path,
+    mapping: Path | None = None,
+    factors: EmissionFactors | None = None,
+) -> tuple[int, str]:
     out, err = io.StringIO(), io.StringIO()
     code = await import_command(
-        settings, REGISTRY, EmissionFactors.load(), list(paths), mapping_path=mapping, stream=err, out=out
+        settings,
+        REGISTRY,
+        factors or EmissionFactors.load(),
+        list(paths),
+        mapping_path=mapping,
+        stream=err,
+        out=out,
     )
     return code, out.getvalue() + err.getvalue()
 
@@ -293,3 +304,44 @@ async def test_a_file_with_an_unknown_column_is_refused_before_anything_is_writt
         assert "'colour'" in output
         assert "nothing was imported" in output
         assert await stored(influx) == {}
+
+
+async def test_imported_electricity_gets_its_emissions_from_an_electricity_maps_hourly_export(
+    isolated: Isolation, tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    t0 = start_ns()
+    hours = [dt.datetime.fromtimestamp((t0 + h * HOUR_NS) / NS, tz=dt.UTC) for h in range(4)]
+    (tmp_path / "se3.csv").write_text(
+        "Datetime (UTC),Country,Zone Name,Zone Id,Carbon Intensity gCO₂eq/kWh (direct),"
+        "Carbon Intensity gCO₂eq/kWh (LCA),Low Carbon Percentage,Renewable Percentage,Data Source,"
+        "Data Estimated,Data Estimation Method\n"
+        + "".join(
+            f"{moment:%Y-%m-%d %H:%M:%S},Sweden,Central Sweden,SE-SE3,{10 * (h + 1)},99,98,70,x,false,\n"
+            for h, moment in enumerate(hours)
+        ),
+        encoding="utf-8",
+    )
+    factors_file = tmp_path / "factors.yaml"
+    factors_file.write_text(
+        "version: t\ndefaults: {district_heat: borlange-dh, electricity: SE3}\nhourly:\n"
+        "  - {carrier: electricity, zone: SE3, method: location, csv: se3.csv, format: electricitymaps,"
+        " source: Electricity Maps}\n",
+        encoding="utf-8",
+    )
+    # Readings at half past each hour, 10 kWh apart: each interval is half in one hour, half in the next.
+    lines = [f"em-1,{iso(t0 + HOUR_NS // 2 + k * HOUR_NS)},,,,,,{1000 + 10 * k}" for k in range(4)]
+    path = write_csv(tmp_path / "el.csv", HEADER, lines)
+    async with InfluxClient(isolated.services.influx_url, isolated.db) as influx:
+        code, output = await run_import(
+            settings_for(isolated, tmp_path), path, factors=EmissionFactors.load(factors_file)
+        )
+        assert code == 0, output
+        got = await stored(influx, ("emissions",))
+    co2 = {k[2]: f["co2e_kg"] for k, f in got.items()}
+    # Hand-computed: 10 kWh × (½ × 10 + ½ × 20) g/kWh = 150 g; then 250 g; then 350 g.
+    assert co2 == pytest.approx(
+        {t0 + HOUR_NS // 2 + k * HOUR_NS: grams / 1000 for k, grams in ((1, 150), (2, 250), (3, 350))}
+    )
+    assert sorted(f["factor_g_per_kwh"] for f in got.values()) == pytest.approx([15.0, 25.0, 35.0])

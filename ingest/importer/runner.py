@@ -28,6 +28,7 @@ would drop them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import re
 import sys
@@ -263,9 +264,12 @@ class Importer:
         rows = csv_file.rows()
         chunk = await asyncio.to_thread(self._chunk, rows, csv_file.path.name, topic)
         while chunk.rows:
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self._store(chunk, known))
-                reading = tasks.create_task(asyncio.to_thread(self._chunk, rows, csv_file.path.name, topic))
+            with _first_error():
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self._store(chunk, known))
+                    reading = tasks.create_task(
+                        asyncio.to_thread(self._chunk, rows, csv_file.path.name, topic)
+                    )
             progress.update(done_bytes + csv_file.bytes_read, self.report.rows, csv_file.path.name)
             chunk = reading.result()
 
@@ -380,9 +384,10 @@ class Importer:
                 totals.implausible += report.implausible
                 self._derived_end_ns = max(self._derived_end_ns, end_ns)
 
-        async with asyncio.TaskGroup() as tasks:
-            for (device, measurement), (first_ns, last_ns) in sorted(self.registers.items()):
-                tasks.create_task(one(device, measurement, first_ns, last_ns))
+        with _first_error():
+            async with asyncio.TaskGroup() as tasks:
+                for (device, measurement), (first_ns, last_ns) in sorted(self.registers.items()):
+                    tasks.create_task(one(device, measurement, first_ns, last_ns))
         self.report.meters = len(self.registers)
         self.report.energy_points = totals.energy_points
         self.report.emissions_points = totals.emissions_points
@@ -399,6 +404,15 @@ class Importer:
         progress.finish()
         self.report.days = len(days)
         self.report.rollup_points = report.points
+
+
+@contextlib.contextmanager
+def _first_error() -> Iterator[None]:
+    """A task group's failure as its first error (InfluxUnavailable …), which the command reports."""
+    try:
+        yield
+    except ExceptionGroup as group:
+        raise group.exceptions[0] from None
 
 
 def _moment(ts_ns: int) -> dt.datetime:

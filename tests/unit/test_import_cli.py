@@ -88,3 +88,13 @@ def test_the_summary_names_every_reason_and_the_phases() -> None:
     assert "10 rows read, 8 points written, 2 dead-lettered (schema 1, unknown_device 1)" in text
     assert "roll-ups not rebuilt (INGEST_ROLLUP=off)" in text
     assert text.endswith("2.0 s, 5 rows/s (rows 1.0 s, energy 0.0 s, roll-ups 0.0 s)")
+
+
+def test_influxdb_unreachable_exits_1_saying_to_run_the_same_import_again(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("device,ts,energy\nhm-1,2026-01-01T00:15Z,1.5\n", encoding="utf-8")
+    result = run_import(tmp_path, str(path))  # INFLUX_URL: a port nothing listens on
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("import: InfluxDB failed after 1 rows (1 points)")
+    assert last.endswith("run the same import again (it is idempotent)")

@@ -16,8 +16,9 @@
    last imported one] from the stored registers: the same interval function, plausibility rule
    and factors as live ingest, and the seam with the readings around the range recomputed, not
    added to. Up to four meters at once.
-4. **Roll-ups.** Every Europe/Stockholm day of that range is rebuilt (``python -m ingest rollup``'s
-   :func:`ingest.rollup.cli.rebuild`), unless ``INGEST_ROLLUP=off``.
+4. **Roll-ups.** Every Europe/Stockholm day of that range is rebuilt as ``python -m ingest rollup``
+   does (:func:`ingest.rollup.cli.rebuild`), for the measurements the import wrote (raw, ``energy``,
+   ``emissions`` and their across-site totals), unless ``INGEST_ROLLUP=off``.
 
 Idempotent: InfluxDB keeps one value per series and timestamp, so the same file again writes the
 same points over themselves and recomputes the same energy. Readings older than the raw retention
@@ -41,12 +42,13 @@ from typing import TextIO
 
 import structlog
 
-from energy_core import lineprotocol
+from energy_core import lineprotocol, rollups
 from energy_core.deadletters import DeadLetter, DeadLetterStore
 from energy_core.errors import ConfigError, InfluxError, InfluxUnavailable, Reason
 from energy_core.factors import EmissionFactors
 from energy_core.influx import InfluxClient
 from energy_core.registry import Registry
+from energy_core.schema import Measurement
 from energy_core.timeutil import DAY_NS, NS, STOCKHOLM
 from ingest.adapters import DEFAULT_VENDOR_MAPS
 from ingest.config import IngestSettings
@@ -56,14 +58,16 @@ from ingest.derive.plausible import EnergyLimits, energy_limits
 from ingest.importer.layout import MappingFile
 from ingest.importer.rows import MAX_LINE_BYTES, CsvFile, Row
 from ingest.normalise import Normaliser
-from ingest.rollup.cli import Progress, days_between, rebuild
+from ingest.rollup.cli import Progress, days_between
 from ingest.rollup.retention import ensure_policies
+from ingest.rollup.roller import Roller, RollReport, hours_of_day
 
 log = structlog.get_logger("ingest.importer")
 
 CHUNK_ROWS = 5000  # rows read (and points written) at a time
 BACKFILL_CHUNK_NS = 7 * DAY_NS  # registers read per query when recomputing a meter's energy
 CONCURRENT_METERS = 4
+ROLLUP_DAYS_PER_UNIT = 7  # local days rolled per set of queries (as ingest.rollup.cli.rebuild)
 _TOPIC_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -206,6 +210,7 @@ class Importer:
         # (device, measurement) → [first, last] register reading imported
         self.registers: dict[tuple[str, str], list[int]] = {}
         self._derived_end_ns = 0  # the last interval end the energy recomputation wrote
+        self.measurements: set[str] = set()  # written by this import (raw; energy and emissions)
 
     @property
     def dry_run(self) -> bool:
@@ -297,6 +302,7 @@ class Importer:
                     self.deriver.derive(normalised.devices)
                 for point in normalised.points:
                     chunk.lines.append(encode(point))
+                    self.measurements.add(point.measurement)
                     register = REGISTERS.get(point.measurement)
                     if register is not None and register[0] in point.fields:
                         device = dict(point.tags).get("device", "")
@@ -399,8 +405,18 @@ class Importer:
             return
         await ensure_policies(influx, rollup_days=self.settings.ingest_rollup_retention_days, raw_days=None)
         days = days_between(_moment(first), _moment(last))
+        written = set(self.measurements)
+        if self.registers:
+            written |= {Measurement.ENERGY.value, Measurement.EMISSIONS.value}
+        # As `python -m ingest rollup` (ingest.rollup.cli.rebuild), for the measurements written only.
+        measurements = [m for m in rollups.MEASUREMENTS if m in written]
         progress = Progress(len(days), self.stream, enabled=self.stream.isatty())
-        report = await rebuild(influx, days, progress)
+        roller, report = Roller(influx), RollReport()
+        for first_day in range(0, len(days), ROLLUP_DAYS_PER_UNIT):
+            unit = days[first_day : first_day + ROLLUP_DAYS_PER_UNIT]
+            hours = [h for day in unit for h in hours_of_day(day)]
+            report.add(await roller.roll_local_days(unit, {m: hours for m in measurements}))
+            progress.update(first_day + len(unit), unit[-1], report.points)
         progress.finish()
         self.report.days = len(days)
         self.report.rollup_points = report.points

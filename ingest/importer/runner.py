@@ -186,7 +186,7 @@ class Importer:
         limits: EnergyLimits | None = None,
         max_line_bytes: int = MAX_LINE_BYTES,
         now_ns: int | None = None,
-        stream: TextIO = sys.stderr,
+        stream: TextIO | None = None,
     ) -> None:
         self.settings = settings
         self.factors = factors
@@ -205,7 +205,7 @@ class Importer:
             vendor_maps=DEFAULT_VENDOR_MAPS,
         )
         self.deriver = Deriver(factors, energy=False)  # thermal power only, exactly as live
-        self.stream = stream
+        self.stream = sys.stderr if stream is None else stream  # progress lines
         self.report = ImportReport()
         # (device, measurement) → [first, last] register reading imported
         self.registers: dict[tuple[str, str], list[int]] = {}

@@ -10,7 +10,7 @@ from typing import Any
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from dashboards import emissions, ingest_health, network, owner, substation
+from dashboards import emissions, ingest_health, network, owner, substation, substation_performance
 
 JSON_DIR = Path(__file__).resolve().parent / "json"
 
@@ -22,6 +22,7 @@ DASHBOARDS: dict[str, Callable[[], dash.Dashboard]] = {
     "owner-buildings": owner.build,
     "emissions": emissions.build,
     "ingest-health": ingest_health.build,
+    "substation-performance": substation_performance.build,
 }
 
 

@@ -27,6 +27,7 @@ from dashboards.datasources import INFLUX_UID
 from dashboards.expand import ALL, TimeRange, expand, interval_for, regex_value
 from dashboards.lint import panels_of, range_band, retention_policies_read
 from dashboards.sources import RAW
+from energy_core import analysis
 from energy_core.schema import Point
 from energy_testing.world import Services
 from tests import dashboard_dataset as dataset
@@ -50,12 +51,19 @@ UNIT_RANGES: dict[str, tuple[float, float]] = {
     "humidity": (0.0, 100.0),
     "ppm": (300.0, 5000.0),
     "short": (0.0, 1e6),
+    "suffix: m³": (0.0, 1e6),
+    "suffix: m³/MWh": (1.0, 200.0),
+    "suffix: kWh/m²": (0.1, 500.0),
+    "suffix: kW/K": (0.1, 1000.0),
+    "dateTimeAsIso": (1.6e12, 2.0e12),  # epoch ms, 2020 … 2033
 }
 
 # A facility manager's view: owner and buildings of Tunabyggen; "All" elsewhere.
 CHOICES = {"owner": ["tunabyggen"], "site": [ALL], "network": [ALL]}
 # The substation dashboard has no "All": a substation is picked.
 SUBSTATION = "sub-centrum"
+# Operators look at every owner's substations.
+DASHBOARD_CHOICES = {"substation-performance": {"owner": [ALL]}}
 
 
 @dataclass
@@ -77,6 +85,7 @@ def database(services: Services) -> Iterator[Database]:
     name = f"dash_{uuid.uuid4().hex[:8]}"
     asyncio.run(dataset.write(services.influx_url, name))
     asyncio.run(dataset.build_rollups(services.influx_url, name))
+    asyncio.run(dataset.write_analysis(services.influx_url, name))
     yield Database(services.influx_url, name)
     httpx.post(f"{services.influx_url}/query", data={"q": f'DROP DATABASE "{name}"'})
 
@@ -84,10 +93,20 @@ def database(services: Services) -> Iterator[Database]:
 DAY_MS = 86_400_000
 
 
+# The analysis results are daily: their panels are read over the 14 days up to the data set's end.
+ANALYSIS_RANGE = TimeRange(TIME_RANGE.end_ms - 14 * 86_400_000, TIME_RANGE.end_ms)
+
+
+def reads_analysis(query: str) -> bool:
+    return any(f'"{m}"' in query for m in analysis.MEASUREMENTS)
+
+
 def range_for(query: str) -> TimeRange:
-    """The data set's range, or for a target gated to longer ranges one just long enough, ending
-    at the data set's end."""
+    """The data set's range (14 days for the daily analysis results), or for a target gated to
+    longer ranges one just long enough, ending at the data set's end."""
     band = range_band(query)
+    if band is None and reads_analysis(query):
+        return ANALYSIS_RANGE
     if band is None or band[0] == 0:
         return TIME_RANGE
     return TimeRange(TIME_RANGE.end_ms - band[0] - DAY_MS, TIME_RANGE.end_ms)
@@ -108,11 +127,12 @@ def _targets() -> list[Any]:
 def _variable_values(db: Database, document: dict[str, Any]) -> dict[str, str]:
     """Resolve the dashboard's variables in order, like Grafana on load, and format them."""
     values: dict[str, str] = {}
+    choices = CHOICES | DASHBOARD_CHOICES.get(document["uid"].removeprefix("energy-"), {})
     for variable in document.get("templating", {}).get("list", []):
         result = db.query(expand(variable["query"], TIME_RANGE, values))
         options = [row[-1] for series in result.get("series", []) for row in series["values"]]
         assert options, f"variable {variable['name']} has no options"
-        wanted = CHOICES.get(variable["name"], [options[0]])
+        wanted = choices.get(variable["name"], [options[0]])
         if wanted == [ALL] and not variable.get("includeAll"):
             wanted = [SUBSTATION if SUBSTATION in options else options[0]]
         for value in wanted:
@@ -121,14 +141,28 @@ def _variable_values(db: Database, document: dict[str, Any]) -> dict[str, str]:
     return values
 
 
-def _numbers(series: dict[str, Any]) -> list[float]:
-    """Every numeric cell except the time column (tag columns such as top()'s site are text)."""
+def _numbers(series: dict[str, Any], columns: set[str] | None = None) -> list[float]:
+    """Every numeric cell except the time column (tag columns such as top()'s site are text),
+    or only those of ``columns``."""
     return [
         float(cell)
         for row in series["values"]
-        for cell in row[1:]
-        if isinstance(cell, int | float) and not isinstance(cell, bool)
+        for column, cell in zip(series["columns"][1:], row[1:], strict=True)
+        if isinstance(cell, int | float)
+        and not isinstance(cell, bool)
+        and (columns is None or column in columns)
     ]
+
+
+def _column_units(panel: dict[str, Any]) -> dict[str, str]:
+    """Units a table sets per column (overrides by name)."""
+    units = {}
+    for override in panel["fieldConfig"].get("overrides", []):
+        if override["matcher"]["id"] == "byName":
+            for prop in override["properties"]:
+                if prop["id"] == "unit":
+                    units[override["matcher"]["options"]] = prop["value"]
+    return units
 
 
 @pytest.mark.parametrize(("dashboard", "panel", "target"), _targets())
@@ -144,14 +178,24 @@ def test_panel_query_returns_data_of_the_expected_shape_and_unit(
     numbers = [n for s in series for n in _numbers(s)]
     assert numbers, f"no numeric values for {query}"
     assert all(math.isfinite(n) for n in numbers)
-    low, high = UNIT_RANGES[panel["fieldConfig"]["defaults"]["unit"]]
-    assert low <= min(numbers), (panel["title"], min(numbers))
-    assert max(numbers) <= high, (panel["title"], max(numbers))
+    column_units = _column_units(panel)
+    checks = [(panel["fieldConfig"]["defaults"]["unit"], None)]
+    if column_units:
+        checks = [(unit, {column}) for column, unit in column_units.items()]
+        shown = {c for s in series for c in s["columns"][1:]}
+        checks.append((panel["fieldConfig"]["defaults"]["unit"], shown - set(column_units)))
+    for unit, columns in checks:
+        values = [n for s in series for n in _numbers(s, columns)]
+        if not values:
+            continue
+        low, high = UNIT_RANGES[unit]
+        assert low <= min(values), (panel["title"], columns, min(values))
+        assert max(values) <= high, (panel["title"], columns, max(values))
     if panel["type"] == "timeseries":
         assert target["resultFormat"] == "time_series"
         assert max(len(s["values"]) for s in series) >= 2, "a time series of one point"
     if target["resultFormat"] == "table":
-        assert panel["type"] in {"table", "bargauge"}
+        assert panel["type"] in {"table", "bargauge", "histogram", "xychart"}
 
 
 def test_every_influx_variable_has_options(database: Database) -> None:

@@ -1,0 +1,88 @@
+"""InfluxQL over the analysis results (energy_core/analysis.py): daily substation KPIs, fault
+findings and building KPIs, one point per site per local day at local midnight in ``rollup_1d``.
+
+A day is in a range when its local midnight is. Over several days the contract's rules apply:
+sums for heat, volume and excess flow; ΔT and temperatures weighted by volume,
+Σ(x_k · volume_k) / Σvolume_k (InfluxQL cannot sum a product, so a subquery forms the products
+per day and the outer query sums them); specific flow Σvolume / (Σheat / 1000); normalised heat
+Σbase + (Σheat − Σbase) · Σnormal_degree_days / Σdegree_days. These reads cost one point per
+site and day, so they need no range gate.
+
+Open faults: a (site, code) whose latest point in the :data:`OPEN_WINDOW` up to the range's end
+is active. The window (26 h) always holds the local midnight of the latest day (23 to 25 hours
+long), so the latest analysed day decides; in the first hours after midnight, before today is
+analysed, yesterday's point still counts.
+"""
+
+from __future__ import annotations
+
+from dashboards.sources import trailing
+from energy_core import analysis
+
+KPI = f'"{analysis.RP}"."{analysis.SUBSTATION_KPI}"'
+FAULT = f'"{analysis.RP}"."{analysis.SUBSTATION_FAULT}"'
+BUILDING = f'"{analysis.RP}"."{analysis.BUILDING_KPI}"'
+
+OPEN_WINDOW = "26h"
+OPEN_WINDOW_S = 26 * 3600
+
+NETWORK_OWNER = '"network" =~ /^$network$/ AND "owner" =~ /^$owner$/'
+SITE = '"site" =~ /^$site$/'
+
+
+def weighted(columns: dict[str, str], where: str, *, by: str = "", sums: tuple[str, ...] = ()) -> str:
+    """Volume-weighted means of KPI fields (alias → field) over the days in ``where``, plus
+    ``sums`` of fields, grouped ``by``; the heat and volume sums ride along for the ratio."""
+    inner = [f'"{field}" * "volume_m3" AS "{alias}_v"' for alias, field in columns.items()]
+    inner += [f'"{field}" AS "{field}"' for field in sums]
+    inner += ['"volume_m3" AS "v"']
+    outer = [f'sum("{alias}_v") / sum("v") AS "{alias}"' for alias in columns]
+    outer += [f'sum("{field}") AS "{field}"' for field in sums]
+    group = f" GROUP BY {by}" if by else ""
+    return (
+        f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {KPI} WHERE {where}) "
+        f"WHERE $timeFilter{group}"
+    )
+
+
+def ranking() -> str:
+    """Per substation over the range: ΔT and return temperature (volume-weighted), excess flow,
+    specific flow, heat and volume."""
+    return (
+        'SELECT sum("dt_v") / sum("v") AS "ΔT", sum("ret_v") / sum("v") AS "return", '
+        'sum("excess") AS "excess flow", sum("v") / (sum("heat") / 1000) AS "specific flow", '
+        'sum("heat") AS "heat", sum("v") AS "volume" FROM ('
+        'SELECT "delta_t_k" * "volume_m3" AS "dt_v", "return_temp_c" * "volume_m3" AS "ret_v", '
+        '"volume_m3" AS "v", "excess_flow_m3" AS "excess", "heat_kwh" AS "heat" '
+        f"FROM {KPI} WHERE $timeFilter AND {NETWORK_OWNER}) "
+        'WHERE $timeFilter GROUP BY "site"'
+    )
+
+
+def open_faults(where: str) -> str:
+    """Faults open at the range's end, one row per (site, code, severity) with its evidence."""
+    return (
+        'SELECT "since_s" * 1000 AS "since", "value", "threshold", "text" FROM ('
+        'SELECT last("active") AS "active", last("since_s") AS "since_s", last("value") AS "value", '
+        'last("threshold") AS "threshold", last("text") AS "text" '
+        f"FROM {FAULT} WHERE {trailing(OPEN_WINDOW)} AND {where} "
+        'GROUP BY "site", "code", "severity") WHERE "active" = 1 GROUP BY "site", "code", "severity"'
+    )
+
+
+def open_fault_flags(where: str, by: str) -> str:
+    """1 per open (site, code) and 0 per cleared one, grouped ``by`` (for alert rules: the
+    latest ``active`` of each (site, code) in the trailing window, summed per group)."""
+    return (
+        'SELECT sum("active") AS "open" FROM ('
+        'SELECT last("active") AS "active" FROM '
+        f'{FAULT} WHERE $timeFilter AND {where} GROUP BY {by}, "site", "code") GROUP BY {by}'
+    )
+
+
+def normalised_heat_expression() -> str:
+    """InfluxQL for the contract's normalised heat of a period (kWh)."""
+    return (
+        '(sum("base_kwh") + (sum("heat_kwh") - sum("base_kwh")) * sum("normal_degree_days") '
+        '/ sum("degree_days"))'
+    )

@@ -6,8 +6,9 @@ import argparse
 import sys
 from typing import Any
 
+from dashboards import alerts
 from dashboards.build import JSON_DIR, load_committed, rendered, stale_files, write_all
-from dashboards.lint import lint_dashboards, panels_of
+from dashboards.lint import lint_alert_rules, lint_dashboards, panels_of
 from energy_core.cli import exits_on_config_error
 
 
@@ -25,9 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "build":
         for path in write_all():
             print(f"wrote {path}")
+        print(f"wrote {alerts.write()}")
         return 0
     if args.command == "check":
         problems = stale_files() + lint_dashboards(load_committed())
+        problems += alerts.stale()
+        if alerts.FILE.is_file():
+            problems += [f"{alerts.FILE.name}: {p}" for p in lint_alert_rules(alerts.load_committed())]
         for problem in problems:
             print(problem, file=sys.stderr)
         if any(p.endswith(("stale", "missing", "extra (no dashboard generates it)")) for p in problems):

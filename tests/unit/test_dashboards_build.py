@@ -62,7 +62,7 @@ def test_committed_dashboards_pass_the_structural_lint() -> None:
     assert lint_dashboards(load_committed()) == []
 
 
-def test_the_five_dashboards_of_spec_7_exist_with_panels() -> None:
+def test_the_dashboards_of_spec_7_and_issue_15_exist_with_panels() -> None:
     committed = load_committed()
     assert set(committed) == {
         "network-overview",
@@ -70,6 +70,7 @@ def test_the_five_dashboards_of_spec_7_exist_with_panels() -> None:
         "owner-buildings",
         "emissions",
         "ingest-health",
+        "substation-performance",
     }
     for document in committed.values():
         assert len([p for p in panels_of(document) if p.get("targets")]) >= 5

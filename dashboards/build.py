@@ -26,7 +26,13 @@ DASHBOARDS: dict[str, Callable[[], dash.Dashboard]] = {
 }
 
 
-def render(builder: dash.Dashboard) -> dict[str, Any]:
+# Annotation queries the SDK cannot express (InfluxQL), by file name.
+ANNOTATIONS: dict[str, Callable[[], list[dict[str, object]]]] = {
+    "substation-detail": substation.annotations,
+}
+
+
+def render(builder: dash.Dashboard, annotations: list[dict[str, object]] | None = None) -> dict[str, Any]:
     """The dashboard as a plain JSON object, with panel ids numbered 1, 2, … in layout order.
 
     The SDK leaves ids at 0; Grafana needs them unique within a dashboard for links and
@@ -35,7 +41,7 @@ def render(builder: dash.Dashboard) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
     # The SDK writes `"annotations": {}`; Grafana expects a list, to which it adds its
     # built-in "Annotations & Alerts" query on load.
-    document.setdefault("annotations", {}).setdefault("list", [])
+    document.setdefault("annotations", {}).setdefault("list", []).extend(annotations or [])
     next_id = 1
     for panel in document.get("panels", []):
         panel["id"] = next_id
@@ -53,7 +59,10 @@ def to_text(document: dict[str, Any]) -> str:
 
 def rendered() -> dict[str, dict[str, Any]]:
     """Every dashboard, rendered, by file name."""
-    return {name: render(factory()) for name, factory in DASHBOARDS.items()}
+    return {
+        name: render(factory(), ANNOTATIONS[name]() if name in ANNOTATIONS else None)
+        for name, factory in DASHBOARDS.items()
+    }
 
 
 def write_all(directory: Path = JSON_DIR) -> list[Path]:

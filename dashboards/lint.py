@@ -77,6 +77,11 @@ def lint_dashboard(dashboard: Mapping[str, Any]) -> list[str]:
         if panel.get("type") in _PANELS_WITHOUT_DATA:
             continue
         problems.extend(f"{title}: {problem}" for problem in _lint_data_panel(panel))
+    for annotation in dashboard.get("annotations", {}).get("list", []):
+        if "query" in annotation:
+            where = f"annotation {annotation.get('name')}"
+            problems.extend(f"{where}: {p}" for p in _datasource_problems(annotation.get("datasource")))
+            problems.extend(f"{where}: {p}" for p in lint_influxql(annotation["query"]))
     for variable in dashboard.get("templating", {}).get("list", []):
         if variable.get("type") == "query":
             problems.extend(

@@ -12,6 +12,7 @@ ending where the data set ends.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import math
 import re
 import uuid
@@ -27,7 +28,7 @@ from dashboards.datasources import INFLUX_UID
 from dashboards.expand import ALL, TimeRange, expand, interval_for, regex_value
 from dashboards.lint import panels_of, range_band, retention_policies_read
 from dashboards.sources import RAW
-from energy_core import analysis
+from energy_core import analysis, rollups
 from energy_core.schema import Point
 from energy_testing.world import Services
 from tests import dashboard_dataset as dataset
@@ -324,7 +325,7 @@ def test_rollup_target_answers_as_the_raw_computation_over_the_same_range(
 
 def test_the_comparison_tells_an_exact_mean_from_a_mean_of_hourly_means(database: Database) -> None:
     """The same check fails a roll-up target that averages the buckets' means."""
-    panel = _network_panel("ΔT (supply − return)")
+    panel = _network_panel("ΔT (supply − return), arithmetic mean of meters")
     raw, hourly = panel["targets"][0]["query"], panel["targets"][1]["query"]
     mean_of_means = hourly.replace('sum("delta_t_k_sum") / sum("delta_t_k_count")', 'mean("delta_t_k_mean")')
     assert mean_of_means != hourly
@@ -525,3 +526,107 @@ def test_data_freshness_lists_every_meter_seen_in_30_days_oldest_first(now_datab
     }
     assert all(s["tags"]["device"] == s["tags"]["site"] + "-hm" for s in _run(now_database, panel))
     assert panel["options"]["sortBy"] == [{"desc": False, "displayName": "Time"}]
+
+
+# --- Analysis panels (issues 15, 16), against the data set's analysis points ---------------------
+def _analysis_days() -> list[tuple[int, dt.date]]:
+    """(index, day) of the data set's analysis days whose local midnight is in ANALYSIS_RANGE."""
+    return [
+        (index, day)
+        for index, day in enumerate(dataset.ANALYSIS_DAYS)
+        if ANALYSIS_RANGE.start_ms <= rollups.local_midnight_ns(day) // 10**6 <= ANALYSIS_RANGE.end_ms
+    ]
+
+
+def _panel(dashboard: str, title: str) -> dict[str, Any]:
+    return next(p for p in panels_of(load_committed()[dashboard]) if p["title"] == title)
+
+
+def _rows(db: Database, query: str, values: dict[str, str]) -> list[dict[str, Any]]:
+    """Each series' rows as dicts of column → value, with its tags."""
+    out = []
+    for series in db.query(expand(query, ANALYSIS_RANGE, values)).get("series", []):
+        for row in series["values"]:
+            out.append({**(series.get("tags") or {}), **dict(zip(series["columns"], row, strict=True))})
+    return out
+
+
+EVERYONE = {"network": ".*", "owner": ".*", "site": ".*"}
+
+
+def test_worst_substations_are_ranked_by_hand_computed_volume_weighted_kpis(database: Database) -> None:
+    """ΔT and return are Σ(x·volume)/Σvolume over the days; excess flow a sum; specific flow
+    Σvolume / (Σheat / 1000)."""
+    panel = _panel("substation-performance", "Worst substations (most excess flow first)")
+    rows = {row["site"]: row for row in _rows(database, panel["targets"][0]["query"], EVERYONE)}
+    days = _analysis_days()
+    assert len(days) == 13
+    for site in dataset.SITES:
+        kpi = [dataset.substation_kpi(site, index) for index, _ in days]
+        volume = sum(k["volume_m3"] for k in kpi)
+        heat = sum(k["heat_kwh"] for k in kpi)
+        assert rows[site.site]["ΔT"] == pytest.approx(
+            sum(k["delta_t_k"] * k["volume_m3"] for k in kpi) / volume
+        )
+        assert rows[site.site]["return"] == pytest.approx(
+            sum(k["return_temp_c"] * k["volume_m3"] for k in kpi) / volume
+        )
+        assert rows[site.site]["excess flow"] == pytest.approx(sum(k["excess_flow_m3"] for k in kpi))
+        assert rows[site.site]["specific flow"] == pytest.approx(volume / (heat / 1000))
+    worst = max(rows.values(), key=lambda row: row["excess flow"])
+    assert worst["site"] == "sub-tjarna"  # ΔT 18 K against a 40 K target
+    assert panel["options"]["sortBy"] == [{"desc": True, "displayName": "excess flow"}]
+    links = [o for o in panel["fieldConfig"]["overrides"] if o["matcher"]["options"] == "site"]
+    (link,) = links[0]["properties"][0]["value"]
+    assert link["url"].startswith("/d/energy-substation-detail/substation-detail?var-site=${__value.raw}")
+
+
+def test_open_faults_lists_the_open_ones_and_not_the_cleared_or_closed(database: Database) -> None:
+    panel = _panel("substation-performance", "Open faults")
+    values = {"network": ".*", "owner": ".*"}
+    rows = _rows(database, panel["targets"][0]["query"], values)
+    assert {(row["site"], row["code"]) for row in rows} == dataset.OPEN_FAULTS
+    since = {row["site"]: row["since"] for row in rows}
+    assert since["sub-tjarna"] == rollups.local_midnight_ns(dataset.ANALYSIS_DAYS[9]) // 10**6
+    assert all(row["text"] and row["severity"] in {"critical", "warning"} for row in rows)
+    tunabyggen = _rows(database, panel["targets"][0]["query"], {"network": ".*", "owner": "tunabyggen"})
+    assert [(row["site"], row["code"]) for row in tunabyggen] == [("tb-hagalund-1", "frozen_sensor")]
+
+
+def test_open_fault_counts_by_severity(database: Database) -> None:
+    critical = _panel("substation-performance", "Open critical faults")["targets"][0]["query"]
+    warning = _panel("substation-performance", "Open warnings")["targets"][0]["query"]
+    values = {"network": ".*", "owner": ".*"}
+    assert [row["open"] for row in _rows(database, critical, values)] == [1]
+    assert [row["open"] for row in _rows(database, warning, values)] == [2]
+
+
+def test_network_delta_t_per_day_is_weighted_by_volume(database: Database) -> None:
+    panel = _panel("network-overview", "ΔT per day, volume-weighted (substation KPIs)")
+    rows = [
+        r for r in _rows(database, panel["targets"][0]["query"], {"network": ".*"}) if r["ΔT"] is not None
+    ]
+    by_time = {row["time"]: row["ΔT"] for row in rows}
+    for index, day in _analysis_days():
+        kpi = [dataset.substation_kpi(site, index) for site in dataset.SITES]
+        expected = sum(k["delta_t_k"] * k["volume_m3"] for k in kpi) / sum(k["volume_m3"] for k in kpi)
+        assert by_time[rollups.local_midnight_ns(day) // 10**6] == pytest.approx(expected)
+    unweighted = sum(profile[0] for profile in dataset.KPI_PROFILE.values()) / len(dataset.KPI_PROFILE)
+    assert all(value != pytest.approx(unweighted, rel=1e-3) for value in by_time.values())
+
+
+def test_substation_detail_annotates_the_active_fault_days_with_their_evidence(database: Database) -> None:
+    (annotation,) = load_committed()["substation-detail"]["annotations"]["list"]
+    assert annotation["textColumn"] == "text"
+    rows = _rows(database, annotation["query"], {"site": "sub-norr"})
+    days = {rollups.local_day_of(row["time"] * 10**6): row["code"] for row in rows}
+    expected = {
+        day: code
+        for (site, code), history in dataset.FAULT_DAYS.items()
+        if site == "sub-norr"
+        for day, active in history
+        if active and day in {d for _, d in _analysis_days()}
+    }
+    assert days == expected
+    assert dataset.ANALYSIS_DAYS[15] not in days  # high_return_temp cleared by a re-analysis
+    assert all(row["text"].startswith(analysis.FAULTS[row["code"]].title) for row in rows)

@@ -166,3 +166,13 @@ def test_lint_reports_duplicate_dashboard_uids_and_absolute_time() -> None:
     problems = lint_dashboards({"a": first, "b": second})
     assert "b: uid 'energy-network-overview' is also used by a" in problems
     assert any(p.startswith("b: default time range") for p in problems)
+
+
+def test_lint_reports_an_annotation_query_without_the_time_range() -> None:
+    document = copy.deepcopy(load_committed()["substation-detail"])
+    (annotation,) = document["annotations"]["list"]
+    annotation["query"] = annotation["query"].replace("$timeFilter AND ", "")
+    annotation["datasource"] = {"type": "influxdb", "uid": "other"}
+    problems = lint_dashboards({"s": document})
+    assert "s: annotation Faults: datasource uid 'other' is not provisioned" in problems
+    assert any(p.startswith("s: annotation Faults: SELECT without $timeFilter") for p in problems), problems

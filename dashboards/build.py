@@ -28,7 +28,7 @@ DASHBOARDS: dict[str, Callable[[], dash.Dashboard]] = {
 
 # Annotation queries the SDK cannot express (InfluxQL), by file name.
 ANNOTATIONS: dict[str, Callable[[], list[dict[str, object]]]] = {
-    "substation-detail": substation.annotations,
+    "substation-detail": substation.fault_annotations,
 }
 
 

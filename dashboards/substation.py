@@ -85,7 +85,7 @@ FAULT_ANNOTATIONS = (
 )
 
 
-def annotations() -> list[dict[str, object]]:
+def fault_annotations() -> list[dict[str, object]]:
     """Dashboard annotation queries (the SDK's annotation model has no InfluxQL query)."""
     return [
         {

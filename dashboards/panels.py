@@ -307,8 +307,8 @@ def xy_panel(
 
 
 def column_overrides(
-    panel: table.Panel, units: dict[str, str], links: dict[str, tuple[str, str]] | None = None
-) -> table.Panel:
+    panel: DataPanel, units: dict[str, str], links: dict[str, tuple[str, str]] | None = None
+) -> DataPanel:
     """Per-column units of a table, and data links (column → (title, url))."""
     for column, unit in units.items():
         panel = panel.override_by_name(column, [DynamicConfigValue(id_val="unit", value=unit)])

@@ -57,6 +57,7 @@ UNIT_RANGES: dict[str, tuple[float, float]] = {
     "suffix: kWh/m²": (0.1, 500.0),
     "suffix: kW/K": (0.1, 1000.0),
     "dateTimeAsIso": (1.6e12, 2.0e12),  # epoch ms, 2020 … 2033
+    "areaM2": (100.0, 1e6),
 }
 
 # A facility manager's view: owner and buildings of Tunabyggen; "All" elsewhere.
@@ -630,3 +631,47 @@ def test_substation_detail_annotates_the_active_fault_days_with_their_evidence(d
     assert days == expected
     assert dataset.ANALYSIS_DAYS[15] not in days  # high_return_temp cleared by a re-analysis
     assert all(row["text"].startswith(analysis.FAULTS[row["code"]].title) for row in rows)
+
+
+def _building_year(site: dataset.Site) -> tuple[float, float, float]:
+    """(normalised heat, heat, Atemp) of a building over all its analysis days (all within the
+    365 days up to the data set's end), with the shared formula of energy_core.analysis."""
+    days = [dataset.building_kpi(site, index) for index in range(len(dataset.ANALYSIS_DAYS))]
+    heat = sum(d["heat_kwh"] for d in days)
+    normalised = analysis.normalised_heat(
+        heat,
+        sum(d["base_kwh"] for d in days),
+        sum(d["degree_days"] for d in days),
+        sum(d["normal_degree_days"] for d in days),
+    )
+    return normalised, heat, dataset.FLOOR_AREA_M2[site.site]
+
+
+def test_buildings_ranking_is_normalised_heat_per_square_metre_as_the_shared_formula(
+    database: Database,
+) -> None:
+    panel = _panel("owner-buildings", "Buildings ranked by normalised heat per m² (last 12 months)")
+    values = {"owner": "tunabyggen", "site": ".*"}
+    rows = {row["site"]: row for row in _rows(database, panel["targets"][0]["query"], values)}
+    buildings = [site for site in dataset.SITES if site.building]
+    assert set(rows) == {site.site for site in buildings}
+    for site in buildings:
+        normalised, heat, area = _building_year(site)
+        assert rows[site.site]["normalised heat"] == pytest.approx(normalised / area)
+        assert rows[site.site]["actual heat"] == pytest.approx(heat / area)
+        assert rows[site.site]["Atemp"] == area
+        assert normalised != pytest.approx(heat)  # the data set's weather is not the normal year's
+    portfolio = _panel("owner-buildings", "Portfolio heat per m² Atemp, last 12 months")
+    (row,) = _rows(database, portfolio["targets"][0]["query"], values)
+    years = [_building_year(site) for site in buildings]
+    assert row["normalised heat"] == pytest.approx(sum(y[0] for y in years) / sum(y[2] for y in years))
+
+
+def test_normalised_heat_of_one_building_by_hand() -> None:
+    """tb-hagalund-1's first day: base 0.3·120·24 = 864 kWh; outdoor −8 °C, so 25 degree days
+    against the normal 22 and heat 24·(36 + 2.4·25) = 2304 kWh; normalised
+    864 + (2304 − 864)·22/25 = 2131.2 kWh."""
+    site = dataset.SITES[3]
+    day = dataset.building_kpi(site, 0)
+    assert (day["base_kwh"], day["degree_days"], day["heat_kwh"]) == pytest.approx((864.0, 25.0, 2304.0))
+    assert analysis.normalised_heat(2304.0, 864.0, 25.0, 22.0) == pytest.approx(2131.2)

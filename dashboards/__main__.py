@@ -39,17 +39,19 @@ def main(argv: list[str] | None = None) -> int:
             print("run `python -m dashboards build` and commit the result", file=sys.stderr)
         if problems:
             return 1
-        print(check_summary(load_committed()))
+        rules = sum(len(group.get("rules", [])) for group in alerts.load_committed().get("groups", []))
+        print(check_summary(load_committed(), rules))
         return 0
     return _push(args.message)
 
 
-def check_summary(dashboards: dict[str, dict[str, Any]]) -> str:
-    """What a clean ``check`` verified: dashboards, panels and queries, in one line."""
+def check_summary(dashboards: dict[str, dict[str, Any]], alert_rules: int = 0) -> str:
+    """What a clean ``check`` verified: dashboards, panels, queries and alert rules, in one line."""
     panels = [panel for document in dashboards.values() for panel in panels_of(document)]
     queries = sum(len(panel.get("targets", [])) for panel in panels)
     return (
-        f"ok: {len(dashboards)} dashboards, {len(panels)} panels, {queries} queries checked "
+        f"ok: {len(dashboards)} dashboards, {len(panels)} panels, {queries} queries, "
+        f"{alert_rules} alert rules checked "
         "(up to date with the code, lint clean)"
     )
 

@@ -12,6 +12,7 @@ import pytest
 from dashboards.__main__ import main
 from dashboards.build import DASHBOARDS, JSON_DIR, load_committed, rendered, stale_files, write_all
 from dashboards.lint import lint_dashboards, panels_of
+from energy_core.analysis import FAULTS
 
 
 def test_committed_json_is_what_the_generator_produces() -> None:
@@ -51,7 +52,8 @@ def test_check_command_passes_on_the_committed_files(capsys: pytest.CaptureFixtu
     panels = [panel for document in committed.values() for panel in panels_of(document)]
     queries = sum(len(panel.get("targets", [])) for panel in panels)
     assert out == (
-        f"ok: {len(committed)} dashboards, {len(panels)} panels, {queries} queries checked "
+        f"ok: {len(committed)} dashboards, {len(panels)} panels, {queries} queries, "
+        f"{len(FAULTS)} alert rules checked "
         "(up to date with the code, lint clean)\n"
     )
     assert len(committed) > 1

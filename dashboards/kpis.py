@@ -45,17 +45,28 @@ def weighted(columns: dict[str, str], where: str, *, by: str = "", sums: tuple[s
     )
 
 
-def ranking() -> str:
-    """Per substation over the range: ΔT and return temperature (volume-weighted), excess flow,
-    specific flow, heat and volume."""
+def ranking_weighted() -> str:
+    """Per substation over the range: ΔT and return temperature, volume-weighted.
+
+    InfluxDB 1.x evaluates a subquery once per field the outer query reads (measured: ~2.5 s per
+    field for 500 substations × 365 days), so the subquery carries only the products and the
+    volume; the plain sums are :func:`ranking_sums`, a second target merged by site.
+    """
     return (
-        'SELECT sum("dt_v") / sum("v") AS "ΔT", sum("ret_v") / sum("v") AS "return", '
-        'sum("excess") AS "excess flow", sum("v") / (sum("heat") / 1000) AS "specific flow", '
-        'sum("heat") AS "heat", sum("v") AS "volume" FROM ('
+        'SELECT sum("dt_v") / sum("v") AS "ΔT", sum("ret_v") / sum("v") AS "return" FROM ('
         'SELECT "delta_t_k" * "volume_m3" AS "dt_v", "return_temp_c" * "volume_m3" AS "ret_v", '
-        '"volume_m3" AS "v", "excess_flow_m3" AS "excess", "heat_kwh" AS "heat" '
-        f"FROM {KPI} WHERE $timeFilter AND {NETWORK_OWNER}) "
+        f'"volume_m3" AS "v" FROM {KPI} WHERE $timeFilter AND {NETWORK_OWNER}) '
         'WHERE $timeFilter GROUP BY "site"'
+    )
+
+
+def ranking_sums() -> str:
+    """Per substation over the range: excess flow, specific flow, heat and volume (plain sums)."""
+    return (
+        'SELECT sum("excess_flow_m3") AS "excess flow", '
+        'sum("volume_m3") / (sum("heat_kwh") / 1000) AS "specific flow", '
+        'sum("heat_kwh") AS "heat", sum("volume_m3") AS "volume" '
+        f'FROM {KPI} WHERE $timeFilter AND {NETWORK_OWNER} GROUP BY "site"'
     )
 
 

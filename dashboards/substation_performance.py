@@ -8,6 +8,7 @@ temperature over substations, the total excess flow, and the faults open at the 
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.models.dashboard import DataTransformerConfig
 
 from dashboards import kpis, substation
 from dashboards.influxql import InfluxQL
@@ -35,6 +36,9 @@ DETAIL_URL = f"/d/{substation.UID}/substation-detail?var-site=${{__value.raw}}&$
 SITE_LINK = {"site": ("Substation detail", DETAIL_URL)}
 CRITICAL = "\"severity\" = 'critical'"
 WARNING = "\"severity\" = 'warning'"
+
+# The ranking's two targets (volume-weighted means; plain sums) joined into one row per site.
+MERGE = [DataTransformerConfig(id_val="merge", options={})]
 
 DAYS_NOTE = (
     "From the daily substation KPIs (a day counts when its local midnight is in the range); ΔT and "
@@ -71,13 +75,15 @@ def build() -> dash.Dashboard:
             table_panel(
                 "Worst substations (most excess flow first)",
                 "short",
-                influx_targets(InfluxQL(kpis.ranking()).table()),
+                influx_targets(
+                    InfluxQL(kpis.ranking_weighted()).table(), InfluxQL(kpis.ranking_sums()).table()
+                ),
                 description=DAYS_NOTE + " Excess flow: the volume that would not have been pumped at "
                 "the target ΔT. Specific flow: m³ per MWh. Sort by any column; a substation links to "
                 "its detail.",
                 width=24,
                 height=10,
-            ),
+            ).transformations(MERGE),
             {
                 "ΔT": UNIT_DELTA_K,
                 "return": "celsius",

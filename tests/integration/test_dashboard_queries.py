@@ -559,7 +559,11 @@ def test_worst_substations_are_ranked_by_hand_computed_volume_weighted_kpis(data
     """ΔT and return are Σ(x·volume)/Σvolume over the days; excess flow a sum; specific flow
     Σvolume / (Σheat / 1000)."""
     panel = _panel("substation-performance", "Worst substations (most excess flow first)")
-    rows = {row["site"]: row for row in _rows(database, panel["targets"][0]["query"], EVERYONE)}
+    rows: dict[str, dict[str, Any]] = {}
+    for target in panel["targets"]:  # merged by Grafana on the shared columns (time, site)
+        for row in _rows(database, target["query"], EVERYONE):
+            rows.setdefault(row["site"], {}).update(row)
+    assert [t["id"] for t in panel["transformations"]] == ["merge"]
     days = _analysis_days()
     assert len(days) == 13
     for site in dataset.SITES:

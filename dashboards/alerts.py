@@ -14,7 +14,7 @@ One rule per fault class of energy_core.analysis.FAULTS, labelled with its sever
   substations have that fault open (a single low-ΔT substation is a work order on the
   Substation performance dashboard, not a page).
 
-"Open" is read over the :data:`dashboards.kpis.OPEN_WINDOW` (26 h) before the evaluation: the
+"Open" is read over the :data:`dashboards.kpis.OPEN_WINDOW` (25 h) before the evaluation: the
 window always holds the latest local day's point. Grafana's alerting evaluates InfluxQL on the
 server, which expands ``$timeFilter`` from the rule's relative time range; dashboard-only
 variables (``${__to}``, ``$network``) do not exist there, so the lint rejects them.

@@ -9,9 +9,10 @@ per day and the outer query sums them); specific flow Σvolume / (Σheat / 1000)
 site and day, so they need no range gate.
 
 Open faults: a (site, code) whose latest point in the :data:`OPEN_WINDOW` up to the range's end
-is active. The window (26 h) always holds the local midnight of the latest day (23 to 25 hours
-long), so the latest analysed day decides; in the first hours after midnight, before today is
-analysed, yesterday's point still counts.
+is active. 25 h is the longest local day, so the window always holds the latest day's midnight
+and the latest analysed day decides; in the first hour of a day (before 02:00 on the day after
+the clocks go back) yesterday's active point still counts even when today's analysis no longer
+finds the fault; the API, which compares with the site's latest analysed day, closes it at once.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ KPI = f'"{analysis.RP}"."{analysis.SUBSTATION_KPI}"'
 FAULT = f'"{analysis.RP}"."{analysis.SUBSTATION_FAULT}"'
 BUILDING = f'"{analysis.RP}"."{analysis.BUILDING_KPI}"'
 
-OPEN_WINDOW = "26h"
-OPEN_WINDOW_S = 26 * 3600
+OPEN_WINDOW = "25h"
+OPEN_WINDOW_S = 25 * 3600
 
 NETWORK_OWNER = '"network" =~ /^$network$/ AND "owner" =~ /^$owner$/'
 SITE = '"site" =~ /^$site$/'

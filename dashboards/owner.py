@@ -73,20 +73,25 @@ INDOOR = (
 #   normalised heat = Σbase + (Σheat − Σbase) · Σnormal_degree_days / Σdegree_days
 #   kWh/m² = that (or Σheat, Σelectricity) / Atemp, the floor area building_kpi carries.
 YEAR = "365d"
-PER_YEAR = f"{trailing(YEAR)} AND {SCOPE}"
+# Only the days that carry a floor area: a building without one has no kWh/m² (and adds no kWh
+# to the portfolio's), as in the API.
+PER_YEAR = f'{trailing(YEAR)} AND {SCOPE} AND "{analysis.BUILDING_KPI_FLOOR_AREA_FIELD}" > 0'
 NORMALISED = kpis.normalised_heat_expression()
 AREA = f'last("{analysis.BUILDING_KPI_FLOOR_AREA_FIELD}")'
+ELECTRICITY = 'sum("electricity_kwh")'
+# The API's names (api/performance.py): kWh is heat plus electricity; only heat is normalised.
 RANKING = (
-    f'SELECT {NORMALISED} / {AREA} AS "normalised heat", sum("heat_kwh") / {AREA} AS "actual heat", '
-    f'sum("electricity_kwh") / {AREA} AS "electricity", {NORMALISED} AS "normalised heat kWh", '
-    f'sum("heat_kwh") AS "heat kWh", {AREA} AS "Atemp" '
-    f'FROM {kpis.BUILDING} WHERE {PER_YEAR} GROUP BY "site"'
+    f'SELECT ({NORMALISED} + {ELECTRICITY}) / {AREA} AS "kWh/m² normalised", '
+    f'(sum("heat_kwh") + {ELECTRICITY}) / {AREA} AS "kWh/m²", '
+    f'{NORMALISED} / {AREA} AS "heat kWh/m² normalised", sum("heat_kwh") / {AREA} AS "heat kWh/m²", '
+    f'{AREA} AS "Atemp" FROM {kpis.BUILDING} WHERE {PER_YEAR} GROUP BY "site"'
 )
-# The portfolio: Σ of each building's normalised heat over Σ of their floor areas.
+# The portfolio: Σ of each building's normalised heat (plus electricity) over Σ their floor areas.
 PORTFOLIO = (
-    'SELECT sum("normalised") / sum("area") AS "normalised heat", sum("heat") / sum("area") AS "actual heat" '
-    f'FROM (SELECT {NORMALISED} AS "normalised", sum("heat_kwh") AS "heat", {AREA} AS "area" '
-    f'FROM {kpis.BUILDING} WHERE {PER_YEAR} GROUP BY "site")'
+    'SELECT (sum("normalised") + sum("electricity")) / sum("area") AS "kWh/m² normalised", '
+    '(sum("heat") + sum("electricity")) / sum("area") AS "kWh/m²" '
+    f'FROM (SELECT {NORMALISED} AS "normalised", sum("heat_kwh") AS "heat", {ELECTRICITY} AS "electricity", '
+    f'{AREA} AS "area" FROM {kpis.BUILDING} WHERE {PER_YEAR} GROUP BY "site")'
 )
 SIGNATURE_POINTS = (
     'SELECT "outdoor_temp_c" AS "outdoor", "heat_kwh" / 24 AS "mean load" '
@@ -130,9 +135,10 @@ PER_YEAR_TRANSFORMATIONS = [
     ),
 ]
 PERFORMANCE_NOTE = (
-    "Last 365 days up to the end of the selected range, from the daily building KPIs. Normalised "
-    "heat (graddagskorrigering) = Σbase + (Σheat − Σbase) · Σnormal degree days / Σdegree days; "
-    "per m² of Atemp (the registry's floor area, carried by the KPIs), as the API computes it."
+    "Last 365 days up to the end of the selected range, from the daily building KPIs. kWh = heat + "
+    "electricity; normalised: the heat corrected by degree days (graddagskorrigering), Σbase + "
+    "(Σheat − Σbase) · Σnormal degree days / Σdegree days, electricity as it is; per m² of Atemp "
+    "(the registry's floor area, carried by the KPIs), as the API's performance figures."
 )
 
 
@@ -176,7 +182,7 @@ def build() -> dash.Dashboard:
         .with_row(row("Performance (last 12 months, weather-normalised)"))
         .with_panel(
             stat_panel(
-                "Portfolio heat per m² Atemp, last 12 months",
+                "Portfolio kWh/m² Atemp, last 12 months",
                 UNIT_KWH_PER_M2,
                 influx_targets(InfluxQL(PORTFOLIO).alias("$col")),
                 description=PERFORMANCE_NOTE + " Portfolio: Σ of the buildings' figures over Σ Atemp.",
@@ -187,15 +193,15 @@ def build() -> dash.Dashboard:
             sorted_by(
                 column_overrides(
                     table_panel(
-                        "Buildings ranked by normalised heat per m² (last 12 months)",
+                        "Buildings ranked by normalised kWh/m² Atemp (last 12 months)",
                         UNIT_KWH_PER_M2,
                         influx_targets(InfluxQL(RANKING).table()),
                         description=PERFORMANCE_NOTE,
                         width=18,
                     ),
-                    {"normalised heat kWh": "kwatth", "heat kWh": "kwatth", "Atemp": "areaM2"},
+                    {"Atemp": "areaM2"},
                 ),
-                "normalised heat",
+                "kWh/m² normalised",
                 desc=True,
             )
         )

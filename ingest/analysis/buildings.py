@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from energy_core import lineprotocol
-from energy_core.analysis import BUILDING_KPI
+from energy_core.analysis import BUILDING_KPI, BUILDING_KPI_FLOOR_AREA_FIELD
 from energy_core.degreedays import (
     BALANCE_C,
     DEFAULT_NORMAL_MIN_YEARS,
@@ -211,6 +211,9 @@ class BuildingAnalyser:
             if base is not None:
                 fields["base_kwh"] = base.kwh
         fields.update(comfort_fields(hours, p))
+        site = self.registry.sites.get(key[1])
+        if site is not None and site.floor_area_m2:  # Atemp beside the energy: kWh/m² in Grafana
+            fields[BUILDING_KPI_FLOOR_AREA_FIELD] = site.floor_area_m2
         return fields
 
     def _signature_rows(

@@ -160,6 +160,7 @@ async def test_a_hand_made_day_gives_the_hand_computed_building_kpis(isolated: I
     assert house["comfort_high_h"] == 2.0
     assert house["co2_high_h"] == 3.0
     assert house["indoor_hours"] == 24.0
+    assert house["floor_area_m2"] == 1000.0  # the registry's Atemp, for kWh/m² in Grafana
     # The day normalised: 96 + (888 − 96) · 19.75 / 22 = 807 kWh = 24 · (4 + 1.5 · 19.75).
     normalised = normalised_heat(house["heat_kwh"], house["base_kwh"], house["degree_days"],
                                  house["normal_degree_days"])  # fmt: skip
@@ -171,6 +172,7 @@ async def test_a_hand_made_day_gives_the_hand_computed_building_kpis(isolated: I
     assert shed["degree_days"] == pytest.approx(29.5)
     assert shed.get("heat_kwh") is None
     assert shed.get("base_kwh") is None
+    assert shed.get("floor_area_m2") is None  # the registry gives it none
     assert shed.get("indoor_hours") is None
     assert shed.get("comfort_low_h") is None
 
@@ -256,5 +258,5 @@ async def test_the_autumn_dst_day_has_25_indoor_hours_and_its_midnight_is_local(
         lines = await BuildingAnalyser(REGISTRY).analyse(influx, [autumn])
     assert (end - start) // HOUR_NS == 25
     assert lines == [
-        f"building_kpi,owner=tb,site=house comfort_low_h=0.0,comfort_high_h=0.0,indoor_hours=25.0 {start}"
+        f"building_kpi,owner=tb,site=house comfort_low_h=0.0,comfort_high_h=0.0,indoor_hours=25.0,floor_area_m2=1000.0 {start}"
     ]

@@ -159,3 +159,24 @@ async def emissions(
         EmissionsBucket(start=start, carrier=carrier, method=method, co2e_kg=rounded("co2e_kg", kg))
         for (start, (carrier, method)), kg in sorted(totals.items())
     ]
+
+
+async def emissions_by_site(
+    influx: InfluxClient, policy: SourcePolicy, condition: str, window: TimeRange
+) -> dict[tuple[str, str, str], float]:
+    """kg CO2e over the whole ``window`` (at most a local month) per (site, carrier, method),
+    read like :func:`emissions` (roll-ups for whole days, raw for the rest); unrounded."""
+    totals = await _sums(
+        influx,
+        policy,
+        Measurement.EMISSIONS,
+        "co2e_kg",
+        condition,
+        window,
+        "month",
+        ("site", "carrier", "method"),
+    )
+    out: dict[tuple[str, str, str], float] = defaultdict(float)
+    for (_, (site, carrier, method)), kg in totals.items():
+        out[(site, carrier, method)] += kg
+    return dict(out)

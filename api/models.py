@@ -250,7 +250,8 @@ class BuildingPerformance(BaseModel):
 
 
 class PortfolioTotals(BaseModel):
-    """Σ kWh / Σ m² over the buildings with a floor area and KPI days (the others are listed apart)."""
+    """Σ kWh / Σ m² over the buildings with a floor area and KPI days (the others are listed apart);
+    normalised heat is each building's own normalised heat, summed."""
 
     buildings: int
     floor_area_m2: float
@@ -259,9 +260,8 @@ class PortfolioTotals(BaseModel):
     electricity_kwh: float
     kwh_per_m2: float | None
     kwh_per_m2_normalised: float | None
-    previous_kwh_per_m2: float | None
-    previous_kwh_per_m2_normalised: float | None
-    change: ChangeOut
+    change: ChangeOut = Field(description="over the buildings whose own change is given")
+    change_buildings: int = Field(description="how many buildings the change is over")
     without_floor_area: list[str] = Field(description="sites left out of Σ m²: no floor area or no days")
 
 

@@ -337,52 +337,42 @@ def portfolio(
     previous_period: Period,
     previous: dict[str, Sums],
 ) -> PortfolioTotals:
-    """Σ kWh / Σ m² over the sites with a floor area and KPI days in the current period; the
-    previous period's figures over the same sites (and their floor area)."""
+    """Σ kWh / Σ m² over the sites with a floor area and KPI days in the current period. The
+    normalised heat is the sum of each building's own (each has its weather and base load); the
+    change is over the buildings whose own change can be given (both years complete), so a
+    building added this year does not show as an increase."""
     counted = [s for s in sites if s.floor_area_m2 and current.get(s.id, Sums()).days > 0]
     area = sum(s.floor_area_m2 or 0.0 for s in counted)
-    now = total(current.get(s.id, Sums()) for s in counted)
-    before = total(previous.get(s.id, Sums()) for s in counted)
-    return PortfolioTotals(
-        buildings=len(counted),
-        floor_area_m2=area,
-        heat_kwh=_r("kwh", now.heat_kwh) or 0.0,
-        heat_normalised_kwh=_r("kwh", now.heat_normalised_kwh) or 0.0,
-        electricity_kwh=_r("kwh", now.electricity_kwh) or 0.0,
-        kwh_per_m2=_r("kwh_per_m2", per_m2(now.kwh, area)),
-        kwh_per_m2_normalised=_r("kwh_per_m2", per_m2(now.kwh_normalised, area)),
-        previous_kwh_per_m2=_r("kwh_per_m2", per_m2(before.kwh, area)) if before.days else None,
-        previous_kwh_per_m2_normalised=(
-            _r("kwh_per_m2", per_m2(before.kwh_normalised, area)) if before.days else None
-        ),
-        change=_portfolio_change(counted, current_period, current, previous_period, previous),
-        without_floor_area=sorted(s.id for s in sites if s not in counted),
-    )
-
-
-def _portfolio_change(
-    counted: Sequence[Site],
-    current_period: Period,
-    current: dict[str, Sums],
-    previous_period: Period,
-    previous: dict[str, Sums],
-) -> ChangeOut:
-    """The portfolio's change over the buildings whose own change can be given (both periods
-    complete), so a building added this year does not count as an increase."""
+    now = [current.get(s.id, Sums()) for s in counted]
+    heat, normalised = sum(s.heat_kwh for s in now), sum(s.heat_normalised_kwh for s in now)
+    electricity = sum(s.electricity_kwh for s in now)
     both = [
         s
         for s in counted
-        if change(
-            current.get(s.id, Sums()), current_period, previous.get(s.id, Sums()), previous_period
-        ).actual_pct
+        if change(current[s.id], current_period, previous.get(s.id, Sums()), previous_period).actual_pct
         is not None
     ]
-    if not both:
-        return ChangeOut(actual_pct=None, normalised_pct=None)
-    now = total(current[s.id] for s in both)
-    before = total(previous[s.id] for s in both)
-    return ChangeOut(
-        actual_pct=_pct(now.kwh, before.kwh), normalised_pct=_pct(now.kwh_normalised, before.kwh_normalised)
+    moved = ChangeOut(actual_pct=None, normalised_pct=None)
+    if both:
+        this_year = [current[s.id] for s in both]
+        year_before = [previous[s.id] for s in both]
+        moved = ChangeOut(
+            actual_pct=_pct(sum(s.kwh for s in this_year), sum(s.kwh for s in year_before)),
+            normalised_pct=_pct(
+                sum(s.kwh_normalised for s in this_year), sum(s.kwh_normalised for s in year_before)
+            ),
+        )
+    return PortfolioTotals(
+        buildings=len(counted),
+        floor_area_m2=area,
+        heat_kwh=_r("kwh", heat) or 0.0,
+        heat_normalised_kwh=_r("kwh", normalised) or 0.0,
+        electricity_kwh=_r("kwh", electricity) or 0.0,
+        kwh_per_m2=_r("kwh_per_m2", per_m2(heat + electricity, area)),
+        kwh_per_m2_normalised=_r("kwh_per_m2", per_m2(normalised + electricity, area)),
+        change=moved,
+        change_buildings=len(both),
+        without_floor_area=sorted(s.id for s in sites if s not in counted),
     )
 
 

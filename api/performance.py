@@ -150,9 +150,16 @@ def per_m2(kwh: float, area: float | None) -> float | None:
     return kwh / area if area else None
 
 
-def kpis(period: Period, sums: Sums, area_m2: float | None) -> PeriodKpis:
-    """The KPIs of ``sums`` over ``period``: all null when no day held a point."""
+def kpis(
+    period: Period, sums: Sums, area_m2: float | None, heat_normalised_kwh: float | None = None
+) -> PeriodKpis:
+    """The KPIs of ``sums`` over ``period``: all null when no day held a point.
+
+    ``heat_normalised_kwh``: given for several buildings (the sum of each one's normalised heat:
+    each has its own weather and base load); one building's is normalised from its sums."""
     empty = sums.days == 0
+    normalised = sums.heat_normalised_kwh if heat_normalised_kwh is None else heat_normalised_kwh
+    kwh_normalised = normalised + sums.electricity_kwh
 
     def v(kind: str, value: float | None) -> float | None:
         return None if empty else _r(kind, value)
@@ -163,15 +170,15 @@ def kpis(period: Period, sums: Sums, area_m2: float | None) -> PeriodKpis:
         days=sums.days,
         coverage=round(sums.days / period.days, 4) if period.days else 0.0,
         heat_kwh=v("kwh", sums.heat_kwh),
-        heat_normalised_kwh=v("kwh", sums.heat_normalised_kwh),
+        heat_normalised_kwh=v("kwh", normalised),
         base_kwh=v("kwh", sums.base_kwh),
         electricity_kwh=v("kwh", sums.electricity_kwh),
         degree_days=v("dd", sums.degree_days),
         normal_degree_days=v("dd", sums.normal_degree_days),
         kwh_per_m2=v("kwh_per_m2", per_m2(sums.kwh, area_m2)),
-        kwh_per_m2_normalised=v("kwh_per_m2", per_m2(sums.kwh_normalised, area_m2)),
+        kwh_per_m2_normalised=v("kwh_per_m2", per_m2(kwh_normalised, area_m2)),
         heat_kwh_per_m2=v("kwh_per_m2", per_m2(sums.heat_kwh, area_m2)),
-        heat_kwh_per_m2_normalised=v("kwh_per_m2", per_m2(sums.heat_normalised_kwh, area_m2)),
+        heat_kwh_per_m2_normalised=v("kwh_per_m2", per_m2(normalised, area_m2)),
         comfort_low_h=v("h", sums.comfort_low_h),
         comfort_high_h=v("h", sums.comfort_high_h),
         co2_high_h=v("h", sums.co2_high_h),

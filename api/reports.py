@@ -149,23 +149,17 @@ async def build(
 
 
 def _totals(period: Period, sites: Sequence[Site], per_site: dict[str, Sums]) -> PeriodKpis:
-    """Every building's energy; kWh/m² over the buildings with a floor area and days (Σ kWh / Σ m²)."""
-    everything = performance.total(per_site.get(s.id, Sums()) for s in sites)
-    counted = [s for s in sites if s.floor_area_m2 and per_site.get(s.id, Sums()).days > 0]
-    area = sum(s.floor_area_m2 or 0.0 for s in counted)
-    measured = performance.total(per_site[s.id] for s in counted)
-    with_area = kpis(period, measured, area or None)
-    return kpis(period, everything, None).model_copy(
-        update={
-            name: getattr(with_area, name)
-            for name in (
-                "kwh_per_m2",
-                "kwh_per_m2_normalised",
-                "heat_kwh_per_m2",
-                "heat_kwh_per_m2_normalised",
-            )
-        }
+    """Every building's energy (normalised heat: each building's own, summed); kWh/m² over the
+    buildings with a floor area and days (Σ kWh / Σ m²)."""
+    own = [per_site.get(s.id, Sums()) for s in sites]
+    everything = kpis(period, performance.total(own), None, sum(s.heat_normalised_kwh for s in own))
+    counted = [per_site[s.id] for s in sites if s.floor_area_m2 and per_site.get(s.id, Sums()).days > 0]
+    area = sum(s.floor_area_m2 or 0.0 for s in sites if s.floor_area_m2 and per_site.get(s.id, Sums()).days)
+    with_area = kpis(
+        period, performance.total(counted), area or None, sum(s.heat_normalised_kwh for s in counted)
     )
+    names = ("kwh_per_m2", "kwh_per_m2_normalised", "heat_kwh_per_m2", "heat_kwh_per_m2_normalised")
+    return everything.model_copy(update={name: getattr(with_area, name) for name in names})
 
 
 # ---- CSV ---------------------------------------------------------------------------------------

@@ -234,6 +234,9 @@ th, td { border-bottom: 1px solid #ccc; padding: 2px 4px; text-align: right; }
 th:first-child, td:first-child, td.name { text-align: left; }
 tr.total td { font-weight: bold; border-top: 2px solid #222; }
 svg { display: block; margin-top: .5em; }
+.meta svg { display: inline; margin: 0 .2em 0 .8em; }
+td.name { min-width: 10em; }
+table.buildings { font-size: 8pt; } table.buildings th, table.buildings td { padding: 1px 3px; }
 .heat { fill: #c0392b; } .el { fill: #2980b9; } .norm { fill: #7f8c8d; } .axis { stroke: #888; }
 svg text { font-size: 8pt; fill: #333; }
 @page { size: A4; margin: 15mm; }
@@ -375,7 +378,8 @@ def render_html(report: ReportOut) -> str:
             for s in report.worst
         ),
         "</ol></section>",
-        "<section><h2>Buildings</h2><table><tr><th>building</th><th>m²</th><th>heat kWh</th>"
+        "<section><h2>Buildings</h2><table class='buildings'>"
+        "<tr><th>building</th><th>m²</th><th>heat kWh</th>"
         "<th>normalised heat kWh</th><th>electricity kWh</th><th>kWh/m²</th><th>normalised kWh/m²</th>"
         "<th>kg CO2e (location)</th><th>kg CO2e (market)</th><th>hours too cold</th>"
         "<th>hours too warm</th><th>hours CO₂ high</th></tr>",

@@ -259,3 +259,24 @@ def test_bad_months_and_formats_get_a_4xx_json_error(
     assert answer.status_code == status, answer.text
     assert answer.headers["content-type"].startswith("application/json")
     assert answer.json()["error"] == code
+
+
+@pytest.mark.parametrize(
+    ("month", "heat_kwh"),
+    [
+        # March 2025 (30 March has 23 hours): days 0 … 30 of tb-1's year, k from 0; 6 cycles + k = 0:
+        # Σdd = 300 + 20 = 320, Σheat = 31·48 + 12·320 = 5328.
+        ("2025-03", 5328.0),
+        # October 2025 (26 October has 25 hours): day 214 = k 4 first; 6 cycles + k = 4 (dd 0):
+        # Σdd = 300, Σheat = 31·48 + 12·300 = 5088.
+        ("2025-10", 5088.0),
+    ],
+)
+def test_a_month_with_a_dst_change_holds_each_of_its_local_days_once(
+    world: BuildingWorld, month: str, heat_kwh: float
+) -> None:
+    report = get(world, "tunabyggen", f"/sites/tb-1/reports/{month}").json()
+    year, number = (int(p) for p in month.split("-"))
+    assert [d["date"] for d in report["days"]] == [f"{year}-{number:02d}-{day:02d}" for day in range(1, 32)]
+    assert report["totals"]["days"] == 31
+    assert report["totals"]["heat_kwh"] == heat_kwh

@@ -161,6 +161,23 @@ async def emissions(
     ]
 
 
+async def yearly_totals(
+    influx: InfluxClient,
+    policy: SourcePolicy,
+    measurement: str,
+    field: str,
+    condition: str,
+    window: TimeRange,
+    group_tags: tuple[str, ...],
+    across_sites: str,
+) -> dict[tuple[int, tuple[str, ...]], float]:
+    """``sum(field)`` per local calendar year and tag combination, from the across-site roll-up."""
+    totals = await _sums(
+        influx, policy, measurement, field, condition, window, "year", group_tags, across_sites
+    )
+    return {(start.year, tags): value for (start, tags), value in totals.items()}
+
+
 async def emissions_by_site(
     influx: InfluxClient, policy: SourcePolicy, condition: str, window: TimeRange
 ) -> dict[tuple[str, str, str], float]:

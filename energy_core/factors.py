@@ -46,6 +46,8 @@ class _Scoped(BaseModel):
     zone: str | None = None
     method: Method
     source: str = Field(min_length=1)
+    # A stand-in value (not the supplier's or the grid's own figure): flagged wherever it is shown.
+    placeholder: bool = False
 
     @model_validator(mode="after")
     def _one_area(self) -> _Scoped:
@@ -76,6 +78,17 @@ class FactorsFile(BaseModel):
     hourly: tuple[HourlySeriesRef, ...] = ()
 
 
+class FactorNote(NamedTuple):
+    """What stands behind a factor: its value at an instant, its source, and whether it is a stand-in."""
+
+    carrier: str
+    area: str
+    method: str
+    g_co2e_per_kwh: float | None  # None: an hourly series (no single value)
+    source: str
+    placeholder: bool
+
+
 class IntervalEmissions(NamedTuple):
     """The emissions of one interval of energy under one accounting method (hot path: a NamedTuple)."""
 
@@ -96,8 +109,11 @@ class EmissionFactors:
         hourly: dict[_Key, dict[int, float]],
         defaults: dict[str, str],
         version: str = "",
+        notes: dict[_Key, list[tuple[int, int, str, bool]]] | None = None,
     ) -> None:
         self.version = version
+        # (start, end, source, placeholder) per key: annual periods, and (0, forever) for a series
+        self._notes = notes or {}
         self._annual = {key: sorted(periods) for key, periods in annual.items()}
         self._hourly = hourly
         self._defaults = defaults
@@ -131,6 +147,7 @@ class EmissionFactors:
             msg = str(err["msg"]).removeprefix("Value error, ")
             raise ConfigError(f"EMISSION_FACTORS_FILE {path}: {where}: {msg}") from None
         annual: dict[_Key, list[tuple[int, int, float]]] = {}
+        notes: dict[_Key, list[tuple[int, int, str, bool]]] = {}
         for entry in parsed.factors:
             start = _to_ns(entry.valid_from)
             end = _FOREVER_NS if entry.valid_to is None else _to_ns(entry.valid_to)
@@ -140,6 +157,9 @@ class EmissionFactors:
                 )
             annual.setdefault((entry.carrier, entry.area, entry.method), []).append(
                 (start, end, entry.g_co2e_per_kwh)
+            )
+            notes.setdefault((entry.carrier, entry.area, entry.method), []).append(
+                (start, end, entry.source.strip(), entry.placeholder)
             )
         # An open-ended period ends where the next one of the same key starts.
         for periods in annual.values():
@@ -151,8 +171,16 @@ class EmissionFactors:
         for ref in parsed.hourly:
             series = read_hourly_csv(ref.csv if ref.csv.is_absolute() else path.parent / ref.csv)
             hourly.setdefault((ref.carrier, ref.area, ref.method), {}).update(series)
+            notes.setdefault((ref.carrier, ref.area, ref.method), []).insert(
+                0, (0, _FOREVER_NS, ref.source.strip(), ref.placeholder)
+            )
+        for spans in notes.values():
+            spans.sort()
+            for i, (begin, until, source, flag) in enumerate(spans[:-1]):
+                if until == _FOREVER_NS and begin != 0:
+                    spans[i] = (begin, spans[i + 1][0], source, flag)
         defaults: dict[str, str] = {str(k): v for k, v in parsed.defaults.items()}
-        return cls(annual, hourly, defaults, parsed.version)
+        return cls(annual, hourly, defaults, parsed.version, notes)
 
     # -- lookups ----------------------------------------------------------------------------
 
@@ -164,6 +192,23 @@ class EmissionFactors:
 
     def methods(self, carrier: str, area: str) -> tuple[str, ...]:
         return self._methods.get((carrier, area), ())
+
+    def note(self, carrier: str, area: str, method: str, ts_ns: int) -> FactorNote | None:
+        """The factor in force at ``ts_ns``, its source and placeholder flag (None: no factor then).
+
+        An hourly series' note comes first where it has a value for that hour, else the annual one's."""
+        key = (carrier, area, method)
+        found: FactorNote | None = None
+        for start, end, source, placeholder in self._notes.get(key, ()):
+            if start == 0 and end == _FOREVER_NS and key in self._hourly:
+                if ts_ns // HOUR_NS in self._hourly[key]:
+                    return FactorNote(carrier, area, method, None, source, placeholder)
+                continue
+            if start <= ts_ns < end:
+                found = FactorNote(
+                    carrier, area, method, self.factor_at(carrier, area, method, ts_ns), source, placeholder
+                )
+        return found
 
     def factor_at(self, carrier: str, area: str, method: str, ts_ns: int) -> float | None:
         """g CO2e/kWh at an instant: the hourly series' value for that hour, else the annual value."""

@@ -282,6 +282,18 @@ class ReportBuilding(BaseModel):
     kpis: PeriodKpis
     co2e_kg_location: float | None
     co2e_kg_market: float | None
+    placeholder: bool = Field(default=False, description="its emissions rest on a placeholder factor")
+
+
+class ReportFactor(BaseModel):
+    """An emission factor behind the report's kg CO2e, in force in the middle of the month."""
+
+    carrier: str
+    area: str
+    method: str
+    g_co2e_per_kwh: float | None = Field(description="null: an hourly series")
+    source: str
+    placeholder: bool = Field(description="a stand-in value: replace it before reporting")
 
 
 class ReportDay(BaseModel):
@@ -302,6 +314,8 @@ class ReportOut(BaseModel):
     partial: bool = Field(description="the month has not ended yet")
     totals: PeriodKpis = Field(description="the buildings with a floor area make up kWh/m²")
     emissions: list[EmissionsBucket] = Field(description="kg CO2e of the month by carrier and method")
+    factors: list[ReportFactor] = Field(default=[], description="the factors behind the emissions")
+    placeholder: bool = Field(default=False, description="some emissions rest on a placeholder factor")
     buildings: list[ReportBuilding]
     worst: list[str] = Field(description="the buildings with the highest normalised kWh/m², worst first")
     days: list[ReportDay] = Field(description="the buildings' energy per local day")

@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from api import energy, performance
 from api.errors import bad_request
 from api.influxql import tag_equals
-from api.models import EmissionsBucket, PeriodKpis, ReportBuilding, ReportDay, ReportOut
+from api.models import EmissionsBucket, PeriodKpis, ReportBuilding, ReportDay, ReportFactor, ReportOut
 from api.performance import SUMMED, Period, Sums, kpis
 from api.precision import rounded
 from api.readings import site_condition
 from api.sources import SourcePolicy
 from api.timerange import TimeRange, now_ns
 from energy_core import rollups
+from energy_core.factors import EmissionFactors
 from energy_core.influx import InfluxClient
 from energy_core.registry import Owner, Site
 from energy_core.timeutil import STOCKHOLM
@@ -81,9 +82,11 @@ async def build(
     owner: Owner,
     sites: Sequence[Site],
     month: Month,
+    factors: EmissionFactors,
     site: Site | None = None,
 ) -> ReportOut:
-    """The report of ``sites`` (the owner's, or ``site`` alone) for ``month``."""
+    """The report of ``sites`` (the owner's, or ``site`` alone) for ``month``; ``factors`` say
+    which factor (and whether a placeholder) stands behind each building's emissions."""
     period = month.period
     condition = site_condition(site) if site else tag_equals("owner", owner.id)
     rows = await performance.daily_rows(influx, condition, period, SUMMED)
@@ -104,6 +107,8 @@ async def build(
         found = [v for (s, _, m), v in co2.items() if s == site_id and m == method]
         return rounded("co2e_kg", sum(found)) if found else None
 
+    notes = _factor_notes(sites, co2, factors, period)
+    placeholder_sites = {s for (s, c, m) in co2 if notes.get((s, c, m)) and notes[(s, c, m)].placeholder}
     buildings = [
         ReportBuilding(
             site=s.id,
@@ -112,9 +117,12 @@ async def build(
             kpis=kpis(period, per_site.get(s.id, Sums()), s.floor_area_m2),
             co2e_kg_location=kg(s.id, "location"),
             co2e_kg_market=kg(s.id, "market"),
+            placeholder=s.id in placeholder_sites,
         )
         for s in sites
     ]
+    unique = {(n.carrier, n.area, n.method): n for n in notes.values()}
+    used = [unique[key] for key in sorted(unique)]
     known = {s.id for s in sites}
     by_carrier: dict[tuple[str, str], float] = defaultdict(float)
     for (site_id, carrier, method), value in co2.items():
@@ -138,6 +146,8 @@ async def build(
         partial=period.end > today(),
         totals=_totals(period, sites, per_site),
         emissions=emissions,
+        factors=used,
+        placeholder=any(n.placeholder for n in used),
         buildings=buildings,
         worst=worst,
         days=[
@@ -146,6 +156,26 @@ async def build(
             if period.start <= d < period.end
         ],
     )
+
+
+def _factor_notes(
+    sites: Sequence[Site],
+    co2: dict[tuple[str, str, str], float],
+    factors: EmissionFactors,
+    period: Period,
+) -> dict[tuple[str, str, str], ReportFactor]:
+    """(site, carrier, method) of the stored emissions → the factor in force mid-month in the
+    site's area (what ingest computed them with)."""
+    network = {s.id: s.network for s in sites}
+    mid = rollups.local_midnight_ns(period.start + dt.timedelta(days=14))
+    out: dict[tuple[str, str, str], ReportFactor] = {}
+    for site_id, carrier, method in co2:
+        if site_id not in network:
+            continue
+        note = factors.note(carrier, factors.area_for(carrier, network[site_id]), method, mid)
+        if note is not None:
+            out[(site_id, carrier, method)] = ReportFactor(**note._asdict())
+    return out
 
 
 def _totals(period: Period, sites: Sequence[Site], per_site: dict[str, Sums]) -> PeriodKpis:
@@ -180,6 +210,7 @@ CSV_HEADER = (
     "comfort_high_h",
     "co2_high_h",
     "indoor_hours",
+    "placeholder_factor",
 )
 
 
@@ -187,7 +218,13 @@ def csv_rows(report: ReportOut) -> list[list[object]]:
     """A row per building and a last ``total`` row (kWh/m² of the buildings with a floor area)."""
 
     def row(
-        site: str, name: str, area: float | None, k: PeriodKpis, loc: float | None, mkt: float | None
+        site: str,
+        name: str,
+        area: float | None,
+        k: PeriodKpis,
+        loc: float | None,
+        mkt: float | None,
+        placeholder: bool,
     ) -> list[object]:
         return [
             site,
@@ -205,16 +242,17 @@ def csv_rows(report: ReportOut) -> list[list[object]]:
             k.comfort_high_h,
             k.co2_high_h,
             k.indoor_hours,
+            "yes" if placeholder else "",
         ]
 
     rows = [
-        row(b.site, b.name, b.floor_area_m2, b.kpis, b.co2e_kg_location, b.co2e_kg_market)
+        row(b.site, b.name, b.floor_area_m2, b.kpis, b.co2e_kg_location, b.co2e_kg_market, b.placeholder)
         for b in report.buildings
     ]
     loc = _method_total(report.emissions, "location")
     mkt = _method_total(report.emissions, "market")
     area = sum(b.floor_area_m2 or 0.0 for b in report.buildings if b.floor_area_m2 and b.kpis.days)
-    rows.append(row("total", "", area or None, report.totals, loc, mkt))
+    rows.append(row("total", "", area or None, report.totals, loc, mkt, report.placeholder))
     return rows
 
 
@@ -239,6 +277,7 @@ td.name { min-width: 10em; }
 table.buildings { font-size: 8pt; } table.buildings th, table.buildings td { padding: 1px 3px; }
 .heat { fill: #c0392b; } .el { fill: #2980b9; } .norm { fill: #7f8c8d; } .axis { stroke: #888; }
 svg text { font-size: 8pt; fill: #333; }
+.warning { color: #a00; }
 @page { size: A4; margin: 15mm; }
 @media print {
   body { margin: 0; font-size: 9pt; }
@@ -335,15 +374,16 @@ def render_html(report: ReportOut) -> str:
         key=lambda b: (order.get(b.site, len(order)), -(b.kpis.kwh_per_m2_normalised or 0.0)),
     )
 
-    def cells(k: PeriodKpis, loc: float | None, mkt: float | None) -> str:
+    def cells(k: PeriodKpis, loc: float | None, mkt: float | None, placeholder: bool) -> str:
+        mark = "*" if placeholder else ""  # the footnote on placeholder factors
         values = (
             _num(k.heat_kwh),
             _num(k.heat_normalised_kwh),
             _num(k.electricity_kwh),
             _num(k.kwh_per_m2, 2),
             _num(k.kwh_per_m2_normalised, 2),
-            _num(loc),
-            _num(mkt),
+            _num(loc) + mark,
+            _num(mkt) + mark,
             _num(k.comfort_low_h),
             _num(k.comfort_high_h),
             _num(k.co2_high_h),
@@ -363,8 +403,17 @@ def render_html(report: ReportOut) -> str:
         "<th>electricity kWh</th><th>kWh/m² Atemp</th><th>normalised kWh/m²</th>"
         "<th>kg CO2e (location)</th><th>kg CO2e (market)</th><th>hours too cold</th>"
         "<th>hours too warm</th><th>hours CO₂ high</th></tr>",
-        f'<tr class="total">{cells(t, location, market)}</tr>',
-        "</table></section>",
+        f'<tr class="total">{cells(t, location, market, report.placeholder)}</tr>',
+        "</table>",
+        *(
+            [
+                '<p class="warning"><strong>* These emissions rest on a placeholder emission factor'
+                " (a stand-in value, not the supplier's own): see the factors below.</strong></p>"
+            ]
+            if report.placeholder
+            else []
+        ),
+        "</section>",
         f"<section><h2>Energy per day</h2>{_daily_chart(report.days, Period(report.start, report.end))}"
         f'<p class="meta">{_key("heat")} heat {_key("el")} electricity</p></section>',
         "<section><h2>Actual and normalised kWh/m² Atemp</h2>"
@@ -385,10 +434,17 @@ def render_html(report: ReportOut) -> str:
         "<th>hours too warm</th><th>hours CO₂ high</th></tr>",
         *(
             f'<tr><td class="name">{e(b.name)} ({e(b.site)})</td><td>{_num(b.floor_area_m2, 0)}</td>'
-            f"{cells(b.kpis, b.co2e_kg_location, b.co2e_kg_market)}</tr>"
+            f"{cells(b.kpis, b.co2e_kg_location, b.co2e_kg_market, b.placeholder)}</tr>"
             for b in report.buildings
         ),
         "</table></section>",
+        "<section><h2>Emission factors</h2><ul>",
+        *(
+            f"<li>{e(f.carrier)} ({e(f.area)}, {e(f.method)}): {_num(f.g_co2e_per_kwh)} g CO2e/kWh"
+            f"{' — <strong>PLACEHOLDER</strong>' if f.placeholder else ''}. {e(f.source)}</li>"
+            for f in report.factors
+        ),
+        "</ul></section>",
         '<footer><p class="meta">kWh/m²: the registry floor area as Atemp (Boverket). Normalised: '
         "Σbase + (Σheat − Σbase) · Σnormal degree days / Σdegree days (graddagskorrigering). "
         "Comfort: indoor hours outside the configured band.</p></footer>",

@@ -128,7 +128,8 @@ async def owner_report(
     the worst buildings, comfort."""
     asked = reports.Month.parse(month, reports.today())
     sites = sorted((s for s in state.registry.sites.values() if s.owner == owner.id), key=lambda s: s.id)
-    report = await reports.build(state.influx, state.sources, owner, sites, asked)
+    factors = state.resources.emission_factors
+    report = await reports.build(state.influx, state.sources, owner, sites, asked, factors)
     return _render(report, format, dialect, f"{owner.id}-{asked}-report")
 
 
@@ -143,5 +144,6 @@ async def site_report(
     """The month of one building, as the owner's report has it."""
     asked = reports.Month.parse(month, reports.today())
     owner = state.registry.owners[site.owner]
-    report = await reports.build(state.influx, state.sources, owner, [site], asked, site)
+    factors = state.resources.emission_factors
+    report = await reports.build(state.influx, state.sources, owner, [site], asked, factors, site)
     return _render(report, format, dialect, f"{site.id}-{asked}-report")

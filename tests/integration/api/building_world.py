@@ -55,6 +55,21 @@ ASSETS = {
     ],
     "devices": [],
 }
+# The sites name no network: district heat falls back to the default area, a placeholder here.
+FACTORS = {
+    "version": "test",
+    "defaults": {"district_heat": "test-dh", "electricity": "SE3"},
+    "factors": [
+        {"carrier": "district_heat", "network": "test-dh", "method": "location", "g_co2e_per_kwh": 54.9,
+         "source": "PLACEHOLDER: a stand-in <value>", "placeholder": True},
+        {"carrier": "district_heat", "network": "test-dh", "method": "market", "g_co2e_per_kwh": 120.0,
+         "source": "PLACEHOLDER: a stand-in market value", "placeholder": True},
+        {"carrier": "electricity", "zone": "SE3", "method": "location", "g_co2e_per_kwh": 36.0,
+         "source": "Sweden 2023"},
+    ],
+}  # fmt: skip
+for _factor in FACTORS["factors"]:  # type: ignore[attr-defined]
+    _factor["valid_from"] = "2020-01-01"
 OWNER_OF = {s["id"]: s["owner"] for s in ASSETS["sites"]}
 PREVIOUS_START = dt.date(2024, 3, 1)
 CURRENT_START = dt.date(2025, 3, 1)
@@ -166,6 +181,7 @@ def serve(services: object, tmp: Path) -> Iterator[BuildingWorld]:
             await influx.write(encode_batch(kpi_points()), rp=analysis.RP)
 
     asyncio.run(load())
-    settings = make_settings(services, db, tmp, emission_factors_file=None)
+    (tmp / "factors.yaml").write_text(yaml.safe_dump(FACTORS, allow_unicode=True))
+    settings = make_settings(services, db, tmp)
     with serve_in_thread(settings) as url:
         yield BuildingWorld(url, keys)

@@ -280,3 +280,25 @@ def test_a_month_with_a_dst_change_holds_each_of_its_local_days_once(
     assert [d["date"] for d in report["days"]] == [f"{year}-{number:02d}-{day:02d}" for day in range(1, 32)]
     assert report["totals"]["days"] == 31
     assert report["totals"]["heat_kwh"] == heat_kwh
+
+
+def test_emissions_resting_on_a_placeholder_factor_are_flagged_in_every_format(world: BuildingWorld) -> None:
+    report = get(world, "tunabyggen", f"/owners/tunabyggen/reports/{MONTH}").json()
+    assert report["placeholder"] is True
+    factors = {
+        (f["carrier"], f["area"], f["method"]): (f["g_co2e_per_kwh"], f["placeholder"])
+        for f in report["factors"]
+    }
+    assert factors == {
+        ("district_heat", "test-dh", "location"): (54.9, True),
+        ("district_heat", "test-dh", "market"): (120.0, True),
+        ("electricity", "SE3", "location"): (36.0, False),
+    }
+    flags = {b["site"]: b["placeholder"] for b in report["buildings"]}
+    assert flags == {"tb-1": True, "tb-2": True, "tb-3": False}  # tb-3 has no emissions at all
+    rows = parse_csv(get(world, "tunabyggen", f"/owners/tunabyggen/reports/{MONTH}", format="csv"), ",", ".")
+    assert [r["placeholder_factor"] for r in rows] == ["yes", "yes", None, "yes"]
+    page = get(world, "tunabyggen", f"/owners/tunabyggen/reports/{MONTH}", format="html").text
+    assert "placeholder emission factor" in page
+    assert "21.2*" in page  # tb-1's location-based kg carry the mark
+    assert "PLACEHOLDER: a stand-in &lt;value&gt;" in page

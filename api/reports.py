@@ -95,7 +95,10 @@ async def build(
 
     per_site: dict[str, Sums] = {}
     per_day: dict[dt.date, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    known = {s.id for s in sites}  # a site gone from the registry is in no figure of the report
     for site_id, site_rows in rows.items():
+        if site_id not in known:
+            continue
         for row in site_rows:
             day = _day_sums(row)
             per_site[site_id] = per_site.get(site_id, Sums()) + day
@@ -123,7 +126,6 @@ async def build(
     ]
     unique = {(n.carrier, n.area, n.method): n for n in notes.values()}
     used = [unique[key] for key in sorted(unique)]
-    known = {s.id for s in sites}
     by_carrier: dict[tuple[str, str], float] = defaultdict(float)
     for (site_id, carrier, method), value in co2.items():
         if site_id in known:

@@ -176,3 +176,24 @@ async def yearly_totals(
         influx, policy, measurement, field, condition, window, "year", group_tags, across_sites
     )
     return {(start.year, tags): value for (start, tags), value in totals.items()}
+
+
+async def emissions_by_site(
+    influx: InfluxClient, policy: SourcePolicy, condition: str, window: TimeRange
+) -> dict[tuple[str, str, str], float]:
+    """kg CO2e over the whole ``window`` (at most a local month) per (site, carrier, method),
+    read like :func:`emissions` (roll-ups for whole days, raw for the rest); unrounded."""
+    totals = await _sums(
+        influx,
+        policy,
+        Measurement.EMISSIONS,
+        "co2e_kg",
+        condition,
+        window,
+        "month",
+        ("site", "carrier", "method"),
+    )
+    out: dict[tuple[str, str, str], float] = defaultdict(float)
+    for (_, (site, carrier, method)), kg in totals.items():
+        out[(site, carrier, method)] += kg
+    return dict(out)

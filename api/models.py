@@ -185,3 +185,137 @@ class ReplayOut(BaseModel):
     selected: int = Field(description="letters asked for (ids) or selected (pending)")
     replayed: int = Field(description="letters delivered, and so marked replayed")
     skipped: list[ReplaySkipped] = Field(description="the others, each with its reason; still pending")
+
+
+# Buildings (issue 16): weather-normalised performance, portfolio ranking, monthly reports.
+
+
+class PeriodKpis(BaseModel):
+    """A building's (or a portfolio's) KPIs over local days ``start`` … ``end`` (exclusive), summed
+    from the daily ``building_kpi`` points; every figure is null when the period holds no day."""
+
+    start: dt.date = Field(description="first local day (Europe/Stockholm)")
+    end: dt.date = Field(description="the local day after the last one")
+    days: int = Field(description="days with a building_kpi point")
+    coverage: float = Field(description="days / calendar days of the period (0–1)")
+    heat_kwh: float | None
+    heat_normalised_kwh: float | None = Field(
+        description="Σbase + (Σheat − Σbase) · Σnormal_degree_days / Σdegree_days (graddagskorrigering)"
+    )
+    base_kwh: float | None = Field(description="the weather-independent part of heat_kwh")
+    electricity_kwh: float | None
+    degree_days: float | None
+    normal_degree_days: float | None
+    kwh_per_m2: float | None = Field(description="(heat + electricity) / Atemp; null without a floor area")
+    kwh_per_m2_normalised: float | None = Field(description="(normalised heat + electricity) / Atemp")
+    heat_kwh_per_m2: float | None
+    heat_kwh_per_m2_normalised: float | None
+    comfort_low_h: float | None = Field(description="indoor hours below the comfort band")
+    comfort_high_h: float | None = Field(description="indoor hours above the comfort band")
+    co2_high_h: float | None = Field(description="indoor hours with CO₂ above the limit")
+    indoor_hours: float | None = Field(description="hours with indoor readings")
+
+
+class ChangeOut(BaseModel):
+    """Year-on-year change of kWh (heat + electricity), in percent of the 12 months before; null
+    unless both periods hold at least 90 % of their days and the earlier one used energy."""
+
+    actual_pct: float | None
+    normalised_pct: float | None
+
+
+class SignatureOut(BaseModel):
+    """The energy signature fitted on the period's days: mean load (heat_kwh/24) vs outdoor °C."""
+
+    base_kw: float
+    slope_kw_per_k: float
+    balance_c: float
+    r2: float
+    residual_kw: float
+    days: int
+
+
+class BuildingPerformance(BaseModel):
+    rank: int | None = Field(default=None, description="1 = first in the requested order (ranking only)")
+    site: str
+    name: str
+    owner: str
+    floor_area_m2: float | None = Field(description="the registry's floor area, taken as Atemp")
+    current: PeriodKpis = Field(description="the 12 months before `end`")
+    previous: PeriodKpis = Field(description="the 12 months before those")
+    change: ChangeOut
+    signature: SignatureOut | None = Field(
+        default=None, description="null with fewer than 7 days or no heating signature (ranking: not fitted)"
+    )
+
+
+class PortfolioTotals(BaseModel):
+    """Σ kWh / Σ m² over the buildings with a floor area and KPI days (the others are listed apart);
+    normalised heat is each building's own normalised heat, summed."""
+
+    buildings: int
+    floor_area_m2: float
+    heat_kwh: float
+    heat_normalised_kwh: float
+    electricity_kwh: float
+    kwh_per_m2: float | None
+    kwh_per_m2_normalised: float | None
+    change: ChangeOut = Field(description="over the buildings whose own change is given")
+    change_buildings: int = Field(description="how many buildings the change is over")
+    without_floor_area: list[str] = Field(description="sites left out of Σ m²: no floor area or no days")
+
+
+class OwnerPerformanceOut(BaseModel):
+    owner: str
+    name: str
+    end: dt.date
+    sort: str
+    order: Literal["desc", "asc"]
+    totals: PortfolioTotals
+    buildings: list[BuildingPerformance]
+
+
+class ReportBuilding(BaseModel):
+    site: str
+    name: str
+    floor_area_m2: float | None
+    kpis: PeriodKpis
+    co2e_kg_location: float | None
+    co2e_kg_market: float | None
+    placeholder: bool = Field(default=False, description="its emissions rest on a placeholder factor")
+
+
+class ReportFactor(BaseModel):
+    """An emission factor behind the report's kg CO2e, in force in the middle of the month."""
+
+    carrier: str
+    area: str
+    method: str
+    g_co2e_per_kwh: float | None = Field(description="null: an hourly series")
+    source: str
+    placeholder: bool = Field(description="a stand-in value: replace it before reporting")
+
+
+class ReportDay(BaseModel):
+    date: dt.date
+    heat_kwh: float
+    electricity_kwh: float
+
+
+class ReportOut(BaseModel):
+    """A month of one owner's buildings (or of one building)."""
+
+    owner: str
+    owner_name: str
+    site: str | None = Field(description="null: the owner's report")
+    month: str = Field(description="YYYY-MM, a Europe/Stockholm local month")
+    start: dt.date
+    end: dt.date
+    partial: bool = Field(description="the month has not ended yet")
+    totals: PeriodKpis = Field(description="the buildings with a floor area make up kWh/m²")
+    emissions: list[EmissionsBucket] = Field(description="kg CO2e of the month by carrier and method")
+    factors: list[ReportFactor] = Field(default=[], description="the factors behind the emissions")
+    placeholder: bool = Field(default=False, description="some emissions rest on a placeholder factor")
+    buildings: list[ReportBuilding]
+    worst: list[str] = Field(description="the buildings with the highest normalised kWh/m², worst first")
+    days: list[ReportDay] = Field(description="the buildings' energy per local day")

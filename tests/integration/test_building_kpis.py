@@ -258,5 +258,6 @@ async def test_the_autumn_dst_day_has_25_indoor_hours_and_its_midnight_is_local(
         lines = await BuildingAnalyser(REGISTRY).analyse(influx, [autumn])
     assert (end - start) // HOUR_NS == 25
     assert lines == [
-        f"building_kpi,owner=tb,site=house comfort_low_h=0.0,comfort_high_h=0.0,indoor_hours=25.0,floor_area_m2=1000.0 {start}"
+        "building_kpi,owner=tb,site=house comfort_low_h=0.0,comfort_high_h=0.0,indoor_hours=25.0,"
+        f"floor_area_m2=1000.0 {start}"
     ]

@@ -11,7 +11,7 @@ from api import errors
 from api.bodyguard import BodyGuardMiddleware
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.models import ErrorOut
-from api.routes import assets, deadletters, energy, home, live, network, readings, stream
+from api.routes import assets, deadletters, energy, home, live, network, readings, stream, substations
 from api.settings import ApiSettings
 from api.state import Resources, lifespan_for
 
@@ -58,6 +58,7 @@ def create_app(settings: ApiSettings, resources: Resources | None = None) -> Fas
 
     for module in (assets, readings, energy, network, stream, deadletters):
         app.include_router(module.router, responses=ERROR_RESPONSES)
+    app.include_router(substations.router, responses=ERROR_RESPONSES)
     app.include_router(live.router)
     home.install(app)
     # Before routing, so no route can read a body before its key is checked (api/bodyguard.py).

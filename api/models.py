@@ -127,9 +127,9 @@ class OverviewOut(BaseModel):
     """The district-heating network right now, over heat meters that reported recently."""
 
     total_heat_load_mw: float
-    mean_supply_temp_c: float | None
-    mean_return_temp_c: float | None
-    mean_delta_t_k: float | None = Field(description="mean supply minus mean return")
+    mean_supply_temp_c: float | None = Field(description="flow-weighted over the meters' newest readings")
+    mean_return_temp_c: float | None = Field(description="flow-weighted over the meters' newest readings")
+    mean_delta_t_k: float | None = Field(description="mean supply minus mean return: the flow-weighted ΔT")
     emission_rate_kg_per_h: float | None = Field(
         description="Σ power_kW × location-based factor / 1000; null when no factor is configured"
     )

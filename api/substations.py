@@ -212,8 +212,9 @@ class Episode:
 
     @property
     def start_ns(self) -> int:
+        """``since_s`` of the first day (when the rule saw the condition begin), else its midnight."""
         if self.first.since_s is not None:
-            return min(int(self.first.since_s * NS), day_start_ns(self.first.day))
+            return int(self.first.since_s * NS)
         return day_start_ns(self.first.day)
 
     @property

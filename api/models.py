@@ -279,3 +279,18 @@ class FaultsOut(BaseModel):
     total: int
     episodes: list[FaultEpisodeOut]
     next_cursor: int | None
+
+
+class TrendPoint(BaseModel):
+    time: dt.datetime = Field(description="bucket start (UTC)")
+    heat_load_kw: float = Field(description="Σ of the meters' mean power in the bucket")
+    supply_temp_c: float | None = Field(description="flow-weighted")
+    return_temp_c: float | None = Field(description="flow-weighted")
+    meters: int = Field(description="meters with a value in (or carried into) the bucket")
+
+
+class TrendOut(BaseModel):
+    start: dt.datetime
+    end: dt.datetime
+    every_s: int
+    points: list[TrendPoint]

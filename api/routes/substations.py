@@ -26,6 +26,7 @@ from api.models import (
     SubstationKpis,
     SubstationRow,
     SubstationsOut,
+    TrendOut,
 )
 from api.queryparams import known_query_parameters
 from api.readings import scope_condition, site_condition
@@ -49,6 +50,7 @@ from api.substations import (
     rank,
 )
 from api.timerange import LOCAL, TimeRange, now_ns, resolve, to_datetime
+from api.trend import MAX_HOURS, bucket_seconds, network_trend, trend_window
 from energy_core.analysis import FAULTS
 from energy_core.registry import Site
 from energy_core.schema import DeviceKind
@@ -427,3 +429,21 @@ async def site_faults(
         state, sites, site_condition(site), fault_state, start, end, code, severity, limit, cursor,
         rendition, f"{site.id}-faults.csv",
     )  # fmt: skip
+
+
+@router.get("/network/trend", response_model=TrendOut, tags=["network"])
+async def network_trend_route(
+    state: State,
+    scope: CurrentScope,
+    hours: Annotated[int, Query(ge=1, le=MAX_HOURS, description="how far back")] = 6,
+    network: Network = None,
+) -> TrendOut:
+    """Total heat load and flow-weighted supply/return per bucket (≥ 15 min) over the last hours,
+    for the live page's chart; an owner key's own meters only."""
+    if network is not None and not any(
+        s.network == network and scope.sees(s.owner) for s in state.registry.sites.values()
+    ):
+        raise not_found("network", network)
+    every_s = bucket_seconds(hours)
+    window = trend_window(now_ns(), hours, every_s)
+    return await network_trend(state.influx, _condition(scope, network, None), window, every_s)

@@ -153,9 +153,11 @@ def fault_line(f: Finding, owner: str | None = None) -> str:
 def analysis_lines() -> bytes:
     points = [kpi_point(site, day, kpi) for site, days in KPI_DAYS.items() for day, kpi in days.items()]
     # Latest analysed days: today for tb-2 and sub-1, yesterday for ot-1 (its meter went silent).
-    recent = (10.0, 40.0, 45.0, 465.0, 25.0, 0.0)
+    # The last days, for the live page's default week: tb-2 cools badly (ΔT 18), then ot-1, sub-1.
+    recent = {"tb-2": (10.0, 18.0, 62.0, 209.0, 12.0, 5.0), "sub-1": (10.0, 40.0, 45.0, 465.0, 25.0, 0.0),
+              "ot-1": (10.0, 35.0, 48.0, 407.0, 20.0, 1.0)}  # fmt: skip
     for site, offsets in (("tb-2", (2, 1, 0)), ("sub-1", (1, 0)), ("ot-1", (2, 1))):
-        points += [kpi_point(site, today() - dt.timedelta(days=o), recent) for o in offsets]
+        points += [kpi_point(site, today() - dt.timedelta(days=o), recent[site]) for o in offsets]
     lines = [fault_line(f) for f in findings()]
     # Tagged with another owner than the registry's: belongs to no registered site.
     lines.append(fault_line(Finding("tb-1", "meter_alarm", "critical", 0, 1.0, 8.0, 0.0, "x", 0), "stora-bo"))
@@ -163,14 +165,16 @@ def analysis_lines() -> bytes:
 
 
 def live_points(now_ns: int) -> list[Point]:
+    """Two flowing meters, every 10 minutes over the last two hours, the newest 5 s ago."""
     return [
         Point(
             "district_heating",
             (("device", device), *site_tags(device.removeprefix("hm-"))),
             {"flow_m3h": flow, "supply_temp_c": s, "return_temp_c": r, "delta_t_k": s - r, "power_kw": p},
-            now_ns - 5_000_000_000,
+            now_ns - (5 + 600 * k) * 1_000_000_000,
         )
         for device, (flow, s, r, p) in LIVE_FLOW.items()
+        for k in range(12)
     ]
 
 

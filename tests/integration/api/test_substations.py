@@ -227,3 +227,25 @@ def test_the_overview_weighs_each_meters_temperatures_by_its_flow(sub_world):
     assert body["mean_supply_temp_c"] == 88.18
     assert body["mean_return_temp_c"] == 40.91
     assert body["mean_delta_t_k"] == 47.27
+
+
+def test_the_trend_sums_the_load_and_weighs_the_temperatures_per_bucket(sub_world):
+    """Both meters report every 10 minutes; 15-minute buckets each hold 572.5 + 22.9 kW."""
+    body = _get(sub_world, "operator", "/network/trend", hours=3).json()
+    assert body["every_s"] == 900
+    points = body["points"]
+    assert len(points) >= 8  # two hours of readings
+    assert {(p["heat_load_kw"], p["supply_temp_c"], p["return_temp_c"], p["meters"]) for p in points} == {
+        (595.4, 88.18, 40.91, 2)
+    }
+
+
+def test_an_owner_keys_trend_holds_only_its_own_meters(sub_world):
+    own = _get(sub_world, "tunabyggen", "/network/trend").json()["points"]
+    assert own
+    assert {(p["heat_load_kw"], p["supply_temp_c"], p["meters"]) for p in own} == {(22.9, 70.0, 1)}
+    assert _get(sub_world, "stora", "/network/trend").json()["points"] == []
+    assert _get(sub_world, "tunabyggen", "/network/trend", network="falun").status_code == 404
+    for params in ({"hours": "0"}, {"hours": "25"}, {"every": "1m"}):
+        r = _get(sub_world, "operator", "/network/trend", **params)
+        assert r.status_code in (400, 422), params

@@ -143,7 +143,9 @@ def findings() -> list[Finding]:
 
 
 def since_s(f: Finding) -> int:
-    return midnight_ns(today() - dt.timedelta(days=f.since_offset)) // 1_000_000_000 + 3 * 3600
+    """03:00 local wall-clock time (not midnight + 3 h: a DST day is 23 or 25 hours long)."""
+    day = today() - dt.timedelta(days=f.since_offset)
+    return int(dt.datetime(day.year, day.month, day.day, 3, tzinfo=STOCKHOLM).timestamp())
 
 
 def fault_line(f: Finding, owner: str | None = None) -> str:

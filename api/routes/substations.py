@@ -143,6 +143,13 @@ def _period_range(period: KpiEvery, date: dt.date) -> TimeRange:
     return TimeRange(day_start_ns(first), day_start_ns(date + dt.timedelta(days=1)))
 
 
+def _check_date(date: dt.date) -> dt.date:
+    """A period's last day between 1971 and 2261: its month before and day after are datetimes."""
+    if not dt.date(1971, 1, 1) <= date <= dt.date(2261, 12, 31):
+        raise bad_request("bad_time", "date must be a local date between 1971 and 2261")
+    return date
+
+
 def _days_in(year: int, month: int) -> int:
     nxt = dt.date(year + month // 12, month % 12 + 1, 1)
     return (nxt - dt.timedelta(days=1)).day
@@ -201,7 +208,7 @@ async def ranked_substations(
     if start is not None or end is not None:
         window = resolve(start, end, default=dt.timedelta(days=7), limit=MAX_RANGE)
     else:
-        window = _period_range(period or "week", date or _today())
+        window = _period_range(period or "week", _check_date(date or _today()))
     direction = order or SORT_DEFAULT_ORDER[sort]
     sites = substations_in(state, scope, network, owner)
     condition = _condition(scope, network, owner)

@@ -147,6 +147,8 @@ def test_an_owner_key_ranks_only_its_own_substations_in_json_and_csv(sub_world):
         ({"period": "week", "start": "2026-03-01"}, 400, "period_or_range"),
         ({"date": "2026-03-29", "end": "2026-03-30"}, 400, "period_or_range"),
         ({"date": "2026-13-01"}, 422, "invalid_parameter"),
+        ({"date": "0001-01-01"}, 400, "bad_time"),
+        ({"date": "9999-12-31", "period": "day"}, 400, "bad_time"),
         ({"start": "2026-03-30", "end": "2026-03-23"}, 400, "inverted_range"),
         ({"start": "2024-01-01", "end": "2026-03-23"}, 400, "range_too_large"),
         ({"fault": "bogus"}, 400, "unknown_fault_code"),

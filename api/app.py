@@ -12,6 +12,7 @@ from api.bodyguard import BodyGuardMiddleware
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.models import ErrorOut
 from api.routes import assets, deadletters, energy, home, live, network, readings, stream, substations
+from api.routes import climate as climate_routes
 from api.settings import ApiSettings
 from api.state import Resources, lifespan_for
 
@@ -58,6 +59,7 @@ def create_app(settings: ApiSettings, resources: Resources | None = None) -> Fas
 
     for module in (assets, readings, energy, network, stream, deadletters):
         app.include_router(module.router, responses=ERROR_RESPONSES)
+    app.include_router(climate_routes.router, responses=ERROR_RESPONSES)
     app.include_router(substations.router, responses=ERROR_RESPONSES)
     app.include_router(live.router)
     home.install(app)

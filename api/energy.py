@@ -159,3 +159,20 @@ async def emissions(
         EmissionsBucket(start=start, carrier=carrier, method=method, co2e_kg=rounded("co2e_kg", kg))
         for (start, (carrier, method)), kg in sorted(totals.items())
     ]
+
+
+async def yearly_totals(
+    influx: InfluxClient,
+    policy: SourcePolicy,
+    measurement: str,
+    field: str,
+    condition: str,
+    window: TimeRange,
+    group_tags: tuple[str, ...],
+    across_sites: str,
+) -> dict[tuple[int, tuple[str, ...]], float]:
+    """``sum(field)`` per local calendar year and tag combination, from the across-site roll-up."""
+    totals = await _sums(
+        influx, policy, measurement, field, condition, window, "year", group_tags, across_sites
+    )
+    return {(start.year, tags): value for (start, tags), value in totals.items()}

@@ -15,6 +15,8 @@ class ApiSettings(MqttSettings, InfluxSettings):
     api_keys_file: Path | None = None
     assets_file: Path | None = None
     emission_factors_file: Path | None = None
+    # The climate contract's baseline year and target path (energy_core/climate.py); None: shipped.
+    climate_targets_file: Path | None = None
     ingest_data_dir: Path = Path("var/ingest")
     # How often the SSE stream polls InfluxDB for new points; 1 s matches the live page's needs.
     api_stream_interval_s: float = Field(default=1.0, gt=0, le=60)

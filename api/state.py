@@ -12,13 +12,15 @@ import structlog
 from fastapi import FastAPI
 
 from api.auth import KeyRing
-from api.emissions import FactorSource, load_factors
+from api.emissions import FactorSource, LocationFactors
 from api.livefeed import LiveFeed
 from api.metrics import ApiMetrics
 from api.settings import ApiSettings
 from api.sources import SourcePolicy
+from energy_core.climate import ClimateTargets
 from energy_core.deadletters import DeadLetterStore
 from energy_core.errors import ConfigError
+from energy_core.factors import EmissionFactors
 from energy_core.influx import InfluxClient
 from energy_core.registry import Registry
 
@@ -32,6 +34,8 @@ class Resources:
     keys: KeyRing
     registry: Registry
     factors: FactorSource
+    emission_factors: EmissionFactors  # the same file, every method and the factors' notes
+    climate: ClimateTargets  # CLIMATE_TARGETS_FILE: the baseline year and the target path
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +68,13 @@ def load_resources(settings: ApiSettings) -> Resources:
     """Read the key file, the registry and the emission factors; a mistake raises ConfigError."""
     if settings.api_keys_file is None:
         raise ConfigError("API_KEYS_FILE is required but not set")
+    emission_factors = EmissionFactors.load(settings.emission_factors_file)
     return Resources(
         keys=KeyRing.load(settings.api_keys_file),
         registry=Registry.load(settings.assets_file) if settings.assets_file else Registry.empty(),
-        factors=load_factors(settings.emission_factors_file),
+        factors=LocationFactors(emission_factors),
+        emission_factors=emission_factors,
+        climate=ClimateTargets.load(settings.climate_targets_file),
     )
 
 

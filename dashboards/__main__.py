@@ -6,8 +6,9 @@ import argparse
 import sys
 from typing import Any
 
+from dashboards import alerts
 from dashboards.build import JSON_DIR, load_committed, rendered, stale_files, write_all
-from dashboards.lint import lint_dashboards, panels_of
+from dashboards.lint import lint_alert_rules, lint_dashboards, panels_of
 from energy_core.cli import exits_on_config_error
 
 
@@ -25,26 +26,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "build":
         for path in write_all():
             print(f"wrote {path}")
+        print(f"wrote {alerts.write()}")
         return 0
     if args.command == "check":
         problems = stale_files() + lint_dashboards(load_committed())
+        problems += alerts.stale()
+        if alerts.FILE.is_file():
+            problems += [f"{alerts.FILE.name}: {p}" for p in lint_alert_rules(alerts.load_committed())]
         for problem in problems:
             print(problem, file=sys.stderr)
         if any(p.endswith(("stale", "missing", "extra (no dashboard generates it)")) for p in problems):
             print("run `python -m dashboards build` and commit the result", file=sys.stderr)
         if problems:
             return 1
-        print(check_summary(load_committed()))
+        rules = sum(len(group.get("rules", [])) for group in alerts.load_committed().get("groups", []))
+        print(check_summary(load_committed(), rules))
         return 0
     return _push(args.message)
 
 
-def check_summary(dashboards: dict[str, dict[str, Any]]) -> str:
-    """What a clean ``check`` verified: dashboards, panels and queries, in one line."""
+def check_summary(dashboards: dict[str, dict[str, Any]], alert_rules: int = 0) -> str:
+    """What a clean ``check`` verified: dashboards, panels, queries and alert rules, in one line."""
     panels = [panel for document in dashboards.values() for panel in panels_of(document)]
     queries = sum(len(panel.get("targets", [])) for panel in panels)
     return (
-        f"ok: {len(dashboards)} dashboards, {len(panels)} panels, {queries} queries checked "
+        f"ok: {len(dashboards)} dashboards, {len(panels)} panels, {queries} queries, "
+        f"{alert_rules} alert rules checked "
         "(up to date with the code, lint clean)"
     )
 

@@ -77,6 +77,11 @@ def lint_dashboard(dashboard: Mapping[str, Any]) -> list[str]:
         if panel.get("type") in _PANELS_WITHOUT_DATA:
             continue
         problems.extend(f"{title}: {problem}" for problem in _lint_data_panel(panel))
+    for annotation in dashboard.get("annotations", {}).get("list", []):
+        if "query" in annotation:
+            where = f"annotation {annotation.get('name')}"
+            problems.extend(f"{where}: {p}" for p in _datasource_problems(annotation.get("datasource")))
+            problems.extend(f"{where}: {p}" for p in lint_influxql(annotation["query"]))
     for variable in dashboard.get("templating", {}).get("list", []):
         if variable.get("type") == "query":
             problems.extend(
@@ -194,3 +199,124 @@ def lint_promql(expr: str) -> list[str]:
     if _FIXED_PROM_RANGE.search(expr):
         return ["fixed range selector; use [$__rate_interval]"]
     return []
+
+
+# --- Alert rules (dashboards/alerts.py, provisioning/alerting/) ---------------------------------
+
+_ALERT_UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_QUOTED_NAME = re.compile(r'"([^"]*)"')
+_QUOTED_VALUE = re.compile(r"'([^']*)'")
+_DASHBOARD_ONLY = re.compile(r"\$\{?(__to|__from|network|owner|site)\b")
+_EXPRESSION_TYPES = {"reduce", "threshold", "math", "resample", "classic_conditions"}
+_STATES = {"noDataState": {"OK", "NoData", "Alerting"}, "execErrState": {"OK", "Error", "Alerting"}}
+ALERT_SEVERITIES = ("critical", "warning")
+
+
+def _alert_names() -> set[str]:
+    from energy_core import analysis
+
+    return {
+        analysis.RP,
+        *analysis.MEASUREMENTS,
+        *analysis.SUBSTATION_KPI_FIELDS,
+        *analysis.FAULT_FIELDS,
+        *analysis.BUILDING_KPI_FIELDS,
+        "owner",
+        "site",
+        "network",
+        "code",
+        "severity",
+        "open",
+    }
+
+
+def _alert_values() -> set[str]:
+    from energy_core import analysis
+
+    return {*analysis.FAULT_CODES, *ALERT_SEVERITIES}
+
+
+def lint_alert_rules(document: Mapping[str, Any]) -> list[str]:
+    """Problems of an alert-rule provisioning document; an empty list means clean."""
+    problems: list[str] = []
+    if document.get("apiVersion") != 1:
+        problems.append("apiVersion must be 1")
+    uids: set[str] = set()
+    for group in document.get("groups") or []:
+        name = group.get("name") or "?"
+        if not group.get("folder") or not group.get("interval"):
+            problems.append(f"group {name}: needs a folder and an interval")
+        titles: set[str] = set()
+        for rule in group.get("rules") or []:
+            uid = str(rule.get("uid", ""))
+            where = f"rule {uid or rule.get('title', '?')}"
+            if not _ALERT_UID.match(uid):
+                problems.append(f"{where}: uid must be 1-40 letters, digits, - or _")
+            elif uid in uids:
+                problems.append(f"{where}: uid is not unique")
+            uids.add(uid)
+            if rule.get("title") in titles:
+                problems.append(f"{where}: title {rule.get('title')!r} is not unique in its group")
+            titles.add(rule.get("title"))
+            problems.extend(f"{where}: {p}" for p in _lint_rule(rule))
+    if not uids:
+        problems.append("no alert rules")
+    return problems
+
+
+def _lint_rule(rule: Mapping[str, Any]) -> list[str]:
+    problems = []
+    severity = (rule.get("labels") or {}).get("severity")
+    if severity not in ALERT_SEVERITIES:
+        problems.append(f"label severity is {severity!r}, not one of {ALERT_SEVERITIES}")
+    for key, allowed in _STATES.items():
+        if rule.get(key) not in allowed:
+            problems.append(f"{key} {rule.get(key)!r} is not one of {sorted(allowed)}")
+    data = rule.get("data") or []
+    refs = [entry.get("refId") for entry in data]
+    if len(set(refs)) != len(refs):
+        problems.append(f"refIds {refs} are not unique")
+    if rule.get("condition") not in refs:
+        problems.append(f"condition {rule.get('condition')!r} names no query")
+    for entry in data:
+        ref = entry.get("refId", "?")
+        problems.extend(f"{ref}: {p}" for p in _lint_alert_query(entry, set(refs)))
+    return problems
+
+
+def _lint_alert_query(entry: Mapping[str, Any], refs: set[str]) -> list[str]:
+    model = entry.get("model") or {}
+    uid = entry.get("datasourceUid")
+    if (model.get("datasource") or {}).get("uid") != uid:
+        return ["the model's datasource differs from datasourceUid"]
+    if uid == "__expr__":
+        problems = []
+        if model.get("type") not in _EXPRESSION_TYPES:
+            problems.append(f"expression type {model.get('type')!r} is unknown")
+        if model.get("type") != "math" and model.get("expression") not in refs - {entry.get("refId")}:
+            problems.append(f"expression {model.get('expression')!r} names no other query")
+        return problems
+    if uid not in PROVISIONED_UIDS:
+        return [f"datasource uid {uid!r} is not provisioned"]
+    span = entry.get("relativeTimeRange") or {}
+    problems = []
+    if (
+        not isinstance(span.get("from"), int)
+        or not isinstance(span.get("to"), int)
+        or span["from"] <= span["to"]
+    ):
+        problems.append(f"relativeTimeRange {span!r} is empty")
+    query = model.get("query")
+    if PROVISIONED_UIDS[uid] != "influxdb" or not isinstance(query, str) or model.get("rawQuery") is not True:
+        return [*problems, "not a raw InfluxQL query"]
+    if "$timeFilter" not in query:
+        problems.append("query without $timeFilter (would scan all time)")
+    if _DASHBOARD_ONLY.search(query):
+        problems.append("uses a dashboard variable, which alert rules do not expand")
+    problems.extend(p for p in lint_influxql(query) if "$timeFilter" not in p)
+    names, values = _alert_names(), _alert_values()
+    problems.extend(f"name {n!r} is not allow-listed" for n in _QUOTED_NAME.findall(query) if n not in names)
+    problems.extend(
+        f"value {v!r} is not allow-listed" for v in _QUOTED_VALUE.findall(query) if v not in values
+    )
+    return problems

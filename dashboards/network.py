@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from grafana_foundation_sdk.builders import dashboard as dash
 
+from dashboards import kpis
 from dashboards.influxql import InfluxQL
 from dashboards.panels import (
     UNIT_DELTA_K,
@@ -64,6 +65,14 @@ def emission_rate(src: Source) -> str:
 
 
 EMISSION_RATE_SOURCES = (RAW, replace(HOURLY, up_to_ms=None))
+
+
+# ΔT weighted by volume per local day, from the daily substation KPIs (energy_core/analysis.py):
+# Σ(ΔT_k · volume_k) / Σvolume_k over the network's substations, so a large building weighs by
+# the water it cools, not by how often its meter reports.
+DELTA_T_VOLUME_WEIGHTED = kpis.weighted(
+    {"ΔT": "delta_t_k"}, f"$timeFilter AND {NETWORK}", by=f"time(1d) fill(none){LOCAL_TIME}"
+)
 
 
 def top_substations(src: Source) -> str:
@@ -137,7 +146,16 @@ def build() -> dash.Dashboard:
                 decimals=2,
             )
         )
-        .with_panel(stat_panel("Mean ΔT", UNIT_DELTA_K, by_range(delta_t), decimals=1))
+        .with_panel(
+            stat_panel(
+                "Mean ΔT (arithmetic, over meters)",
+                UNIT_DELTA_K,
+                by_range(delta_t),
+                description="Unweighted mean of the meters' ΔT readings; the volume-weighted ΔT per "
+                "day is in the Trends row.",
+                decimals=1,
+            )
+        )
         .with_panel(
             stat_panel(
                 "Emission rate, last 60 min (district heat)",
@@ -169,7 +187,25 @@ def build() -> dash.Dashboard:
                 description="Arithmetic mean over the network's heat meters.",
             )
         )
-        .with_panel(timeseries_panel("ΔT (supply − return)", UNIT_DELTA_K, by_range(delta_t)))
+        .with_panel(
+            timeseries_panel(
+                "ΔT (supply − return), arithmetic mean of meters",
+                UNIT_DELTA_K,
+                by_range(delta_t),
+                description="Unweighted mean of the meters' readings per interval: a meter that "
+                "reports often weighs more. See ΔT per day, volume-weighted.",
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "ΔT per day, volume-weighted (substation KPIs)",
+                UNIT_DELTA_K,
+                influx_targets(InfluxQL(DELTA_T_VOLUME_WEIGHTED).alias("ΔT volume-weighted")),
+                description="Σ(ΔT·volume)/Σvolume over the network's substations per local day, from "
+                "the daily substation KPIs of the analysis (the day's heat / (volume · ρc_p)).",
+                width=24,
+            )
+        )
         .with_panel(
             timeseries_panel(
                 "Emission rate (district heat, location-based)",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from grafana_foundation_sdk.builders import bargauge, stat, table, text, timeseries
+from grafana_foundation_sdk.builders import bargauge, histogram, stat, table, text, timeseries, xychart
 from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.builders import prometheus as prom
@@ -81,7 +81,9 @@ def _datasource_of(targets: list[Target]) -> DataSourceRef:
     return datasources.prometheus() if isinstance(targets[0], prom.Dataquery) else datasources.influx()
 
 
-DataPanel = TypeVar("DataPanel", timeseries.Panel, stat.Panel, bargauge.Panel, table.Panel)
+DataPanel = TypeVar(
+    "DataPanel", timeseries.Panel, stat.Panel, bargauge.Panel, table.Panel, histogram.Panel, xychart.Panel
+)
 
 
 def _data_panel(
@@ -269,3 +271,60 @@ def base_dashboard(uid: str, title: str, description: str, tags: list[str]) -> d
         .editable()
         .tooltip(DashboardCursorSync.CROSSHAIR)
     )
+
+
+UNIT_M3 = "suffix: m³"
+UNIT_M3_PER_MWH = "suffix: m³/MWh"
+UNIT_KWH_PER_M2 = "suffix: kWh/m²"
+UNIT_KW_PER_K = "suffix: kW/K"
+
+
+def histogram_panel(
+    title: str,
+    unit: str,
+    targets: list[Target],
+    *,
+    bucket_size: int,
+    description: str = "",
+    width: int = 12,
+    height: int = 8,
+) -> histogram.Panel:
+    """How many series (e.g. substations) fall into each bucket of their value; one value per
+    series (table rows), combined across series."""
+    return (
+        _data_panel(histogram.Panel(), title, unit, targets, description, width, height)
+        .bucket_size(bucket_size)
+        .combine(True)
+        .fill_opacity(80)
+    )
+
+
+def xy_panel(
+    title: str, unit: str, targets: list[Target], *, description: str = "", width: int = 12, height: int = 8
+) -> xychart.Panel:
+    """A scatter of table rows: the first numeric column on x, the others on y."""
+    return _data_panel(xychart.Panel(), title, unit, targets, description, width, height)
+
+
+def column_overrides(
+    panel: DataPanel, units: dict[str, str], links: dict[str, tuple[str, str]] | None = None
+) -> DataPanel:
+    """Per-column units of a table, and data links (column → (title, url))."""
+    for column, unit in units.items():
+        panel = panel.override_by_name(column, [DynamicConfigValue(id_val="unit", value=unit)])
+    for column, (link_title, url) in (links or {}).items():
+        panel = panel.override_by_name(
+            column, [DynamicConfigValue(id_val="links", value=[{"title": link_title, "url": url}])]
+        )
+    return panel
+
+
+def sorted_by(panel: table.Panel, column: str, *, desc: bool) -> table.Panel:
+    return panel.sort_by([common_builders.TableSortByFieldState().display_name(column).desc(desc)])
+
+
+def influx_variable(
+    name: str, label: str, query: str, *, include_all: bool = True, multi: bool = True
+) -> dash.QueryVariable:
+    """A variable on the InfluxQL datasource, multi-valued with "All" by default."""
+    return influx_tag_variable(name, label, query, include_all=include_all, multi=multi)

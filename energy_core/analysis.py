@@ -150,3 +150,10 @@ def normalised_heat(heat_kwh: float, base_kwh: float, degree_days: float, normal
     if degree_days <= 0:
         return heat_kwh
     return base_kwh + (heat_kwh - base_kwh) * normal_degree_days / degree_days
+
+
+# Appended for the dashboards (issue 16, "Grafana"): Grafana's InfluxQL datasource cannot join the
+# registry, so kWh/m² in a dashboard needs the floor area beside the energy. ``building_kpi``
+# carries the site's Atemp from the registry as one more field on every day (absent when the
+# registry has none): kWh/m² over a period = Σheat_kwh / last(floor_area_m2).
+BUILDING_KPI_FLOOR_AREA_FIELD = "floor_area_m2"

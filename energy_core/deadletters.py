@@ -113,7 +113,11 @@ class DeadLetterStore(SqliteStore):
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s
         self.on_dropped = on_dropped
-        self.run_sync(_migrate)
+        try:
+            self.run_sync(_migrate)
+        except BaseException:
+            self.close()  # the store's thread must not outlive a store that failed to open
+            raise
 
     async def add_many(self, letters: Sequence[DeadLetter]) -> None:
         """Store letters (payloads above STORED_PAYLOAD_MAX cut, hashed), then enforce the bounds."""

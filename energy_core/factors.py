@@ -46,6 +46,8 @@ class _Scoped(BaseModel):
     zone: str | None = None
     method: Method
     source: str = Field(min_length=1)
+    # A stand-in value (not the supplier's or the grid's own figure): flagged wherever it is shown.
+    placeholder: bool = False
 
     @model_validator(mode="after")
     def _one_area(self) -> _Scoped:
@@ -66,6 +68,10 @@ class AnnualFactor(_Scoped):
 
 class HourlySeriesRef(_Scoped):
     csv: Path
+    # "electricitymaps": the file is an Electricity Maps hourly CSV export (read_electricitymaps_csv);
+    # ``intensity`` picks its column: "direct" (GHG Protocol Scope 2, location-based) or "lifecycle".
+    format: Literal["hourly", "electricitymaps"] = "hourly"
+    intensity: Literal["direct", "lifecycle"] = "direct"
 
 
 class FactorsFile(BaseModel):
@@ -74,6 +80,17 @@ class FactorsFile(BaseModel):
     defaults: dict[Carrier, str]
     factors: tuple[AnnualFactor, ...] = ()
     hourly: tuple[HourlySeriesRef, ...] = ()
+
+
+class FactorNote(NamedTuple):
+    """What stands behind a factor: its value at an instant, its source, and whether it is a stand-in."""
+
+    carrier: str
+    area: str
+    method: str
+    g_co2e_per_kwh: float | None  # None: an hourly series (no single value)
+    source: str
+    placeholder: bool
 
 
 class IntervalEmissions(NamedTuple):
@@ -96,8 +113,11 @@ class EmissionFactors:
         hourly: dict[_Key, dict[int, float]],
         defaults: dict[str, str],
         version: str = "",
+        notes: dict[_Key, list[tuple[int, int, str, bool]]] | None = None,
     ) -> None:
         self.version = version
+        # (start, end, source, placeholder) per key: annual periods, and (0, forever) for a series
+        self._notes = notes or {}
         self._annual = {key: sorted(periods) for key, periods in annual.items()}
         self._hourly = hourly
         self._defaults = defaults
@@ -131,6 +151,7 @@ class EmissionFactors:
             msg = str(err["msg"]).removeprefix("Value error, ")
             raise ConfigError(f"EMISSION_FACTORS_FILE {path}: {where}: {msg}") from None
         annual: dict[_Key, list[tuple[int, int, float]]] = {}
+        notes: dict[_Key, list[tuple[int, int, str, bool]]] = {}
         for entry in parsed.factors:
             start = _to_ns(entry.valid_from)
             end = _FOREVER_NS if entry.valid_to is None else _to_ns(entry.valid_to)
@@ -141,6 +162,9 @@ class EmissionFactors:
             annual.setdefault((entry.carrier, entry.area, entry.method), []).append(
                 (start, end, entry.g_co2e_per_kwh)
             )
+            notes.setdefault((entry.carrier, entry.area, entry.method), []).append(
+                (start, end, entry.source.strip(), entry.placeholder)
+            )
         # An open-ended period ends where the next one of the same key starts.
         for periods in annual.values():
             periods.sort()
@@ -149,10 +173,22 @@ class EmissionFactors:
                     periods[i] = (start, periods[i + 1][0], factor)
         hourly: dict[_Key, dict[int, float]] = {}
         for ref in parsed.hourly:
-            series = read_hourly_csv(ref.csv if ref.csv.is_absolute() else path.parent / ref.csv)
+            csv_path = ref.csv if ref.csv.is_absolute() else path.parent / ref.csv
+            if ref.format == "electricitymaps":
+                series = read_electricitymaps_csv(csv_path, ref.area, ref.intensity)
+            else:
+                series = read_hourly_csv(csv_path)
             hourly.setdefault((ref.carrier, ref.area, ref.method), {}).update(series)
+            notes.setdefault((ref.carrier, ref.area, ref.method), []).insert(
+                0, (0, _FOREVER_NS, ref.source.strip(), ref.placeholder)
+            )
+        for spans in notes.values():
+            spans.sort()
+            for i, (begin, until, source, flag) in enumerate(spans[:-1]):
+                if until == _FOREVER_NS and begin != 0:
+                    spans[i] = (begin, spans[i + 1][0], source, flag)
         defaults: dict[str, str] = {str(k): v for k, v in parsed.defaults.items()}
-        return cls(annual, hourly, defaults, parsed.version)
+        return cls(annual, hourly, defaults, parsed.version, notes)
 
     # -- lookups ----------------------------------------------------------------------------
 
@@ -164,6 +200,23 @@ class EmissionFactors:
 
     def methods(self, carrier: str, area: str) -> tuple[str, ...]:
         return self._methods.get((carrier, area), ())
+
+    def note(self, carrier: str, area: str, method: str, ts_ns: int) -> FactorNote | None:
+        """The factor in force at ``ts_ns``, its source and placeholder flag (None: no factor then).
+
+        An hourly series' note comes first where it has a value for that hour, else the annual one's."""
+        key = (carrier, area, method)
+        found: FactorNote | None = None
+        for start, end, source, placeholder in self._notes.get(key, ()):
+            if start == 0 and end == _FOREVER_NS and key in self._hourly:
+                if ts_ns // HOUR_NS in self._hourly[key]:
+                    return FactorNote(carrier, area, method, None, source, placeholder)
+                continue
+            if start <= ts_ns < end:
+                found = FactorNote(
+                    carrier, area, method, self.factor_at(carrier, area, method, ts_ns), source, placeholder
+                )
+        return found
 
     def factor_at(self, carrier: str, area: str, method: str, ts_ns: int) -> float | None:
         """g CO2e/kWh at an instant: the hourly series' value for that hour, else the annual value."""
@@ -283,6 +336,73 @@ def read_hourly_csv(path: Path) -> dict[int, float]:
     return series
 
 
+# Electricity Maps' CSV exports (app.electricitymaps.com data portal / datasets), header names folded
+# to lower case with ₂ as 2: the 2021-2023 portal files say "Carbon Intensity gCO₂eq/kWh (direct)" and
+# "… (LCA)" (or "(life cycle assessment)"), later files "Carbon intensity gCO₂eq/kWh (direct)" and
+# "… (Life cycle)"; both have "Datetime (UTC)" and "Zone Id" / "Zone id".
+_EM_TIME = "datetime (utc)"
+_EM_ZONE = "zone id"
+_EM_INTENSITY: dict[str, tuple[str, ...]] = {
+    "direct": ("carbon intensity gco2eq/kwh (direct)",),
+    "lifecycle": (
+        "carbon intensity gco2eq/kwh (lca)",
+        "carbon intensity gco2eq/kwh (life cycle assessment)",
+        "carbon intensity gco2eq/kwh (life cycle)",
+    ),
+}
+
+
+def _em_header(name: str) -> str:
+    return " ".join(name.replace("₂", "2").lower().split())
+
+
+def read_electricitymaps_csv(path: Path, zone: str, intensity: str = "direct") -> dict[int, float]:
+    """An Electricity Maps hourly CSV export as {hour index since the epoch: g CO2e/kWh}.
+
+    ``Datetime (UTC)`` is the hour's start (UTC when it carries no offset); every row's ``Zone Id``
+    must be ``zone`` or end with ``-`` + ``zone`` (``SE-SE3`` for ``SE3``); an empty intensity cell
+    leaves that hour to the annual factor. A daily or monthly export is refused (not on the hour).
+    """
+    where = f"EMISSION_FACTORS_FILE electricitymaps csv {path}"
+    series: dict[int, float] = {}
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = [_em_header(cell) for cell in next(reader, [])]
+            wanted = next((name for name in _EM_INTENSITY[intensity] if name in header), None)
+            if _EM_TIME not in header or _EM_ZONE not in header or wanted is None:
+                raise ConfigError(
+                    f"{where}: header must have Datetime (UTC), Zone Id and the {intensity} "
+                    "Carbon Intensity gCO₂eq/kWh column"
+                )
+            at, zone_at, value_at = header.index(_EM_TIME), header.index(_EM_ZONE), header.index(wanted)
+            for line, row in enumerate(reader, start=2):
+                if not row:
+                    continue
+                try:
+                    moment = dt.datetime.fromisoformat(row[at].strip())
+                    text = row[value_at].strip()
+                    factor = float(text) if text else None
+                    row_zone = row[zone_at].strip()
+                except (ValueError, IndexError):
+                    raise ConfigError(f"{where} line {line}: bad value") from None
+                if row_zone != zone and not row_zone.endswith("-" + zone):
+                    raise ConfigError(f"{where} line {line}: zone {row_zone!r} is not {zone!r}")
+                ts_ns = _to_ns(moment)
+                if ts_ns % HOUR_NS:
+                    raise ConfigError(f"{where} line {line}: not on the hour (the export must be hourly)")
+                if factor is None:
+                    continue
+                if not 0 <= factor <= 5000:
+                    raise ConfigError(f"{where} line {line}: factor out of range")
+                series[ts_ns // HOUR_NS] = factor
+    except OSError as exc:
+        raise ConfigError(f"{where} cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not UTF-8 text") from None
+    return series
+
+
 def emission_rate_kg_per_h(power_kw: float, factor_g_per_kwh: float) -> float:
     """Live emission rate: kW × g/kWh = g/h, / 1000 → kg/h (SPEC §6)."""
     return power_kw * factor_g_per_kwh / 1000.0
@@ -309,5 +429,6 @@ __all__ = [
     "IntervalEmissions",
     "emission_rate_kg_per_h",
     "live_emission_rates",
+    "read_electricitymaps_csv",
     "read_hourly_csv",
 ]

@@ -100,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         help="serve /metrics, /healthz, /readyz on INGEST_HTTP_HOST at this port (default: none)",
     )
     _add_rollup_parser(sub)  # roll-ups (issue 14)
+    _add_analyse_parser(sub)  # the daily analysis (issue 15)
+    _add_import_parser(sub)  # history import (issue 16)
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
     if args.command == "deadletters" and args.action in ("counts", "list"):
@@ -124,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         return _energy(settings, factors, registry, args)
     if args.command == "rollup":
         return _rollup(settings, args)
+    if args.command == "analyse":
+        return _analyse(settings, args)
+    if args.command == "import":
+        return _import(settings, args)
 
     from ingest.service import IngestService
 
@@ -251,6 +257,16 @@ def _energy(
             follower.rollups = RollupMaintainer.for_settings(
                 settings, follower.metrics.registry, role="follower", influx=influx
             )
+            from ingest.analysis.runner import AnalysisRunner  # the daily analysis (issue 15)
+
+            follower.analysis = AnalysisRunner.for_settings(
+                settings,
+                registry,
+                follower.metrics.registry,
+                role="follower",
+                rollups=follower.rollups,
+                influx=influx,
+            )
             if not args.follow:
                 await follower.run_once()
                 return
@@ -309,6 +325,66 @@ def _rollup(settings: IngestSettings, args: argparse.Namespace) -> int:
     from ingest.rollup.cli import rollup_command
 
     return asyncio.run(rollup_command(settings, args.start, args.end))
+
+
+# -- the daily analysis (issue 15) -----------------------------------------------------------------
+
+
+def _add_analyse_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    an = sub.add_parser(
+        "analyse",
+        help="analyse a range of local days: substation KPIs and faults (docs/substations.md)",
+        description="Recomputes the daily analysis (substation_kpi, substation_fault) of every local day "
+        "from --start's to --end's, both included, from the roll-ups (run `rollup` first for history "
+        "without them). Idempotent. Needs ASSETS_FILE. Exit 0 done, 1 InfluxDB failed, 2 usage.",
+    )
+    an.add_argument(
+        "--start", required=True, type=_local_moment, help="a date or time; no offset = Europe/Stockholm"
+    )
+    an.add_argument("--end", required=True, type=_local_moment, help="a date or time, its day included")
+
+
+def _analyse(settings: IngestSettings, args: argparse.Namespace) -> int:
+    from ingest.analysis.cli import analyse_command
+
+    if settings.assets_file is None:
+        raise ConfigError("ASSETS_FILE is not set: the analysis reads the registry's heat meters")
+    registry = Registry.load(settings.assets_file)
+    return asyncio.run(analyse_command(settings, registry, args.start, args.end))
+
+
+# -- history import (issue 16) ---------------------------------------------------------------------
+
+
+def _add_import_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from pathlib import Path
+
+    im = sub.add_parser(
+        "import",
+        help="import meter readings from CSV files, with energy, emissions and roll-ups (docs/import.md)",
+        description="Reads each FILE row by row through live ingest's normalisation, dead-letters bad rows "
+        "(file and row number in the detail), recomputes energy and emissions of the imported range and "
+        "rebuilds its roll-ups. Idempotent. Exit 0 done, 1 InfluxDB failed, 2 a file or the mapping refused.",
+    )
+    im.add_argument("files", nargs="+", type=Path, metavar="FILE", help="CSV files (columns: docs/import.md)")
+    im.add_argument("--mapping", type=Path, help="YAML file naming the export's own columns (docs/import.md)")
+    im.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read and check everything, write nothing (neither points nor letters)",
+    )
+
+
+def _import(settings: IngestSettings, args: argparse.Namespace) -> int:
+    from ingest.importer.runner import import_command
+
+    registry = Registry.load(settings.assets_file) if settings.assets_file else Registry.empty()
+    factors = EmissionFactors.load(settings.emission_factors_file)
+    return asyncio.run(
+        import_command(
+            settings, registry, factors, args.files, mapping_path=args.mapping, dry_run=args.dry_run
+        )
+    )
 
 
 if __name__ == "__main__":

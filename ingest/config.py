@@ -55,6 +55,25 @@ class IngestSettings(MqttSettings, InfluxSettings):
     ingest_rollup_delay_s: float = Field(default=60.0, ge=0, le=86400)
     ingest_raw_retention_days: float = Field(default=430.0, ge=0)  # 0 = infinite
     ingest_rollup_retention_days: float = Field(default=3660.0, ge=0)  # 0 = infinite
+    # Substation fault rules (issue 15, docs/substations.md): thresholds YAML; None = shipped defaults.
+    ingest_fault_thresholds_file: Path | None = None
+    # The daily analysis (issues 15, 16; ingest/analysis/runner.py). "auto": wherever the roll-ups are
+    # maintained; "on": in the service regardless; "off": nowhere. Today is re-analysed every interval.
+    ingest_analysis: Literal["auto", "on", "off"] = "auto"
+    ingest_analysis_interval_s: float = Field(default=120.0, gt=0, le=86400)
+    ingest_analysis_window_days: int = Field(default=28, ge=7, le=366)  # the trailing window (signature)
+
+    # Building KPIs (issue 16, docs/buildings.md): degree days at a balance temperature (SMHI: 17 °C;
+    # rule "smhi" since 2015, "smhi_before_2015" with the April–October heating limits), the normal
+    # year (NORMAL_YEAR_FILE, else derived from each station's stored years), the comfort band.
+    building_balance_c: float = Field(default=17.0, ge=-10, le=30)
+    building_degree_day_rule: Literal["smhi", "smhi_before_2015"] = "smhi"
+    normal_year_file: Path | None = None
+    building_normal_min_years: int = Field(default=3, ge=1, le=100)
+    building_signature_days: int = Field(default=365, ge=7, le=3660)
+    building_comfort_low_c: float = Field(default=20.0, ge=-40, le=80)
+    building_comfort_high_c: float = Field(default=24.0, ge=-40, le=80)
+    building_co2_limit_ppm: float = Field(default=1000.0, gt=0, le=40000)
 
     @field_validator("ingest_raw_retention_days")
     @classmethod
@@ -71,4 +90,12 @@ class IngestSettings(MqttSettings, InfluxSettings):
         from ingest.adapters import parse_routes  # here, not at the top: adapters load protobuf
 
         parse_routes(value)
+        return value
+
+    @field_validator("building_comfort_high_c")
+    @classmethod
+    def _comfort_band(cls, value: float, info: ValidationInfo) -> float:
+        low = info.data.get("building_comfort_low_c")
+        if low is not None and value <= low:
+            raise ValueError(f"must be above BUILDING_COMFORT_LOW_C ({low:g})")
         return value

@@ -17,9 +17,9 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from energy_core import rollups
+from energy_core import analysis, rollups
 from energy_core.influx import InfluxClient
-from energy_core.lineprotocol import encode_batch
+from energy_core.lineprotocol import encode, encode_batch
 from energy_core.schema import CARRIER_DISTRICT_HEAT, CARRIER_ELECTRICITY, Point
 from ingest.rollup.cli import rebuild
 from ingest.rollup.retention import ensure_policies
@@ -188,3 +188,145 @@ async def build_rollups(influx_url: str, db: str, data: list[Point] | None = Non
     async with InfluxClient(influx_url, db) as client:
         assert await ensure_policies(client, rollup_days=0, raw_days=None) == "done"
         await rebuild(client, days)
+
+
+# --- Analysis results (issues 15, 16) in the contract layout of energy_core/analysis.py ---------
+# Written straight (the analysis that produces them is ingest's): one point per site per local
+# day at the day's local midnight in rollup_1d, for the 16 local days 2024-01-01 … 2024-01-16
+# (the last is the data set's second day). Plausible values with a few faults:
+#   sub-tjarna        low_delta_t (warning), open: active 2024-01-10 … 01-16
+#   sub-centrum       stuck_energy_register (critical), open: active 01-15, 01-16
+#   sub-norr          high_return_temp (warning), active 01-12 … 01-15, cleared on 01-16 (active 0)
+#   sub-norr          silent_meter (critical), a closed episode 01-05, 01-06
+#   tb-hagalund-1     frozen_sensor (warning), open: active 01-16
+ANALYSIS_DAYS = tuple(dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(16))
+RHO_CP_KWH_PER_M3K = 1.16  # water near 50 °C: ~988 kg/m³ · 4.18 kJ/(kg·K) / 3600
+TARGET_DELTA_T_K = 40.0
+# Per heat-meter site: daily volume-weighted ΔT and return temperature (sub-tjarna cools badly,
+# sub-norr returns hot).
+KPI_PROFILE = {
+    "sub-norr": (46.0, 56.0),
+    "sub-centrum": (52.0, 42.0),
+    "sub-tjarna": (18.0, 47.0),
+    "tb-hagalund-1": (41.0, 44.0),
+    "tb-jakobsgardarna-7": (36.0, 46.0),
+}
+# building_kpi: heated floor area (Atemp, m²) and the normal-year degree days per day.
+FLOOR_AREA_M2 = {"tb-hagalund-1": 5200.0, "tb-jakobsgardarna-7": 4100.0}
+NORMAL_DEGREE_DAYS = 22.0
+SIGNATURE_BALANCE_C = 17.0
+FAULT_DAYS: dict[tuple[str, str], tuple[tuple[dt.date, float], ...]] = {
+    ("sub-tjarna", "low_delta_t"): tuple((d, 1.0) for d in ANALYSIS_DAYS[9:]),
+    ("sub-centrum", "stuck_energy_register"): tuple((d, 1.0) for d in ANALYSIS_DAYS[14:]),
+    ("sub-norr", "high_return_temp"): (*((d, 1.0) for d in ANALYSIS_DAYS[11:15]), (ANALYSIS_DAYS[15], 0.0)),
+    ("sub-norr", "silent_meter"): tuple((d, 1.0) for d in ANALYSIS_DAYS[4:6]),
+    ("tb-hagalund-1", "frozen_sensor"): ((ANALYSIS_DAYS[15], 1.0),),
+}
+# The faults open on the last analysed day (2024-01-16): their last point is active.
+OPEN_FAULTS = {
+    ("sub-tjarna", "low_delta_t"),
+    ("sub-centrum", "stuck_energy_register"),
+    ("tb-hagalund-1", "frozen_sensor"),
+}
+
+
+def _outdoor_of_day(index: int) -> float:
+    return -8.0 + 5.0 * math.sin(index * 0.9)
+
+
+def substation_kpi(site: Site, index: int) -> dict[str, float]:
+    """One day's KPIs of a heat-meter site; ``index`` counts ANALYSIS_DAYS."""
+    outdoor = _outdoor_of_day(index)
+    slope = site.base_kw * 0.02
+    base_kw = site.base_kw * 0.3
+    load_kw = base_kw + slope * max(0.0, SIGNATURE_BALANCE_C - outdoor) * (1.0 + 0.01 * (index % 3))
+    heat = load_kw * 24.0
+    delta_t, return_c = KPI_PROFILE[site.site]
+    volume = heat / (RHO_CP_KWH_PER_M3K * delta_t)
+    needed = heat / (RHO_CP_KWH_PER_M3K * TARGET_DELTA_T_K)
+    expected = (base_kw + slope * max(0.0, SIGNATURE_BALANCE_C - outdoor)) * 24.0
+    return {
+        "heat_kwh": heat,
+        "volume_m3": volume,
+        "delta_t_k": delta_t + 0.1 * (index % 4),
+        "return_temp_c": return_c + 0.2 * (index % 5),
+        "supply_temp_c": return_c + delta_t,
+        "specific_flow_m3_per_mwh": volume / (heat / 1000.0),
+        "excess_flow_m3": max(0.0, volume - needed),
+        "peak_load_kw": load_kw * 1.25,
+        "outdoor_temp_c": outdoor,
+        "hours": 24.0,
+        "readings": 96.0,
+        "from_registers": 1.0,
+        "signature_base_kw": base_kw,
+        "signature_slope_kw_per_k": slope,
+        "signature_balance_c": SIGNATURE_BALANCE_C,
+        "signature_r2": 0.93,
+        "signature_expected_kwh": expected,
+    }
+
+
+def building_kpi(site: Site, index: int) -> dict[str, float]:
+    """One day's building KPIs; heat equals the substation KPI's heat of the same site."""
+    outdoor = _outdoor_of_day(index)
+    heat = substation_kpi(site, index)["heat_kwh"]
+    return {
+        "heat_kwh": heat,
+        "electricity_kwh": 20.0 * 24.0 + 5.0 * (index % 7),
+        "degree_days": max(0.0, SIGNATURE_BALANCE_C - outdoor),
+        "normal_degree_days": NORMAL_DEGREE_DAYS,
+        "base_kwh": site.base_kw * 0.3 * 24.0,
+        "outdoor_temp_c": outdoor,
+        "comfort_low_h": float(index % 3),
+        "comfort_high_h": 0.0,
+        "co2_high_h": float(index % 2),
+        "indoor_hours": 24.0,
+        "floor_area_m2": FLOOR_AREA_M2[site.site],
+    }
+
+
+def _line(measurement: str, tags: tuple[tuple[str, str], ...], fields: dict[str, float], ts: int) -> str:
+    return encode(Point(measurement, tags, fields, ts))
+
+
+def analysis_lines() -> list[str]:
+    """The analysis results in line protocol (for rollup_1d), in the analysis contract's layout."""
+    lines = []
+    by_site = {site.site: site for site in SITES}
+    for index, day in enumerate(ANALYSIS_DAYS):
+        ts = rollups.local_midnight_ns(day)
+        for site in SITES:
+            tags = (("network", NETWORK), ("owner", site.owner), ("site", site.site))
+            lines.append(_line(analysis.SUBSTATION_KPI, tags, substation_kpi(site, index), ts))
+            if site.building:
+                building_tags = (("owner", site.owner), ("site", site.site))
+                lines.append(_line(analysis.BUILDING_KPI, building_tags, building_kpi(site, index), ts))
+    for (site_id, code), days in FAULT_DAYS.items():
+        site = by_site[site_id]
+        fault = analysis.FAULTS[code]
+        since = rollups.local_midnight_ns(days[0][0]) // 10**9
+        tags = (
+            ("code", code),
+            ("network", NETWORK),
+            ("owner", site.owner),
+            ("severity", fault.severity),
+            ("site", site_id),
+        )
+        for day, active in days:
+            value, threshold = (18.2, 25.0) if fault.unit == "K" else (30.0, 6.0)
+            text = f"{fault.title}: {value:g} {fault.unit} against {threshold:g} {fault.unit}"
+            fields = {"active": active, "since_s": float(since), "value": value, "threshold": threshold}
+            escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+            line = _line(analysis.SUBSTATION_FAULT, tags, fields, rollups.local_midnight_ns(day))
+            head, _, ts_text = line.rpartition(" ")
+            lines.append(f'{head},text="{escaped}" {ts_text}')
+    return lines
+
+
+async def write_analysis(influx_url: str, db: str) -> int:
+    """Write :func:`analysis_lines` into the analysis RP (after :func:`build_rollups`, which
+    creates it); returns the number of lines."""
+    lines = analysis_lines()
+    async with InfluxClient(influx_url, db) as client:
+        await client.write("\n".join(lines).encode(), rp=analysis.RP)
+    return len(lines)

@@ -136,7 +136,11 @@ class Deriver:
         factors = EmissionFactors.load(factors_file)
         store = EnergyStore(data_dir / HISTORY_FILE)
         state = EnergyState()
-        readings = store.restore(state)
+        try:
+            readings = store.restore(state)
+        except BaseException:
+            store.close()  # the store's thread must not outlive a history that could not be read
+            raise
         log.info(
             "energy_state_restored",
             series=len(state.histories),

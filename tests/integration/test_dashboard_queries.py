@@ -12,6 +12,7 @@ ending where the data set ends.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import math
 import re
 import uuid
@@ -27,6 +28,7 @@ from dashboards.datasources import INFLUX_UID
 from dashboards.expand import ALL, TimeRange, expand, interval_for, regex_value
 from dashboards.lint import panels_of, range_band, retention_policies_read
 from dashboards.sources import RAW
+from energy_core import analysis, rollups
 from energy_core.schema import Point
 from energy_testing.world import Services
 from tests import dashboard_dataset as dataset
@@ -50,12 +52,20 @@ UNIT_RANGES: dict[str, tuple[float, float]] = {
     "humidity": (0.0, 100.0),
     "ppm": (300.0, 5000.0),
     "short": (0.0, 1e6),
+    "suffix: m³": (0.0, 1e6),
+    "suffix: m³/MWh": (1.0, 200.0),
+    "suffix: kWh/m²": (0.1, 500.0),
+    "suffix: kW/K": (0.1, 1000.0),
+    "dateTimeAsIso": (1.6e12, 2.0e12),  # epoch ms, 2020 … 2033
+    "areaM2": (100.0, 1e6),
 }
 
 # A facility manager's view: owner and buildings of Tunabyggen; "All" elsewhere.
 CHOICES = {"owner": ["tunabyggen"], "site": [ALL], "network": [ALL]}
 # The substation dashboard has no "All": a substation is picked.
 SUBSTATION = "sub-centrum"
+# Operators look at every owner's substations.
+DASHBOARD_CHOICES = {"substation-performance": {"owner": [ALL]}}
 
 
 @dataclass
@@ -77,6 +87,7 @@ def database(services: Services) -> Iterator[Database]:
     name = f"dash_{uuid.uuid4().hex[:8]}"
     asyncio.run(dataset.write(services.influx_url, name))
     asyncio.run(dataset.build_rollups(services.influx_url, name))
+    asyncio.run(dataset.write_analysis(services.influx_url, name))
     yield Database(services.influx_url, name)
     httpx.post(f"{services.influx_url}/query", data={"q": f'DROP DATABASE "{name}"'})
 
@@ -84,10 +95,20 @@ def database(services: Services) -> Iterator[Database]:
 DAY_MS = 86_400_000
 
 
+# The analysis results are daily: their panels are read over the 14 days up to the data set's end.
+ANALYSIS_RANGE = TimeRange(TIME_RANGE.end_ms - 14 * 86_400_000, TIME_RANGE.end_ms)
+
+
+def reads_analysis(query: str) -> bool:
+    return any(f'"{m}"' in query for m in analysis.MEASUREMENTS)
+
+
 def range_for(query: str) -> TimeRange:
-    """The data set's range, or for a target gated to longer ranges one just long enough, ending
-    at the data set's end."""
+    """The data set's range (14 days for the daily analysis results), or for a target gated to
+    longer ranges one just long enough, ending at the data set's end."""
     band = range_band(query)
+    if band is None and reads_analysis(query):
+        return ANALYSIS_RANGE
     if band is None or band[0] == 0:
         return TIME_RANGE
     return TimeRange(TIME_RANGE.end_ms - band[0] - DAY_MS, TIME_RANGE.end_ms)
@@ -108,11 +129,12 @@ def _targets() -> list[Any]:
 def _variable_values(db: Database, document: dict[str, Any]) -> dict[str, str]:
     """Resolve the dashboard's variables in order, like Grafana on load, and format them."""
     values: dict[str, str] = {}
+    choices = CHOICES | DASHBOARD_CHOICES.get(document["uid"].removeprefix("energy-"), {})
     for variable in document.get("templating", {}).get("list", []):
         result = db.query(expand(variable["query"], TIME_RANGE, values))
         options = [row[-1] for series in result.get("series", []) for row in series["values"]]
         assert options, f"variable {variable['name']} has no options"
-        wanted = CHOICES.get(variable["name"], [options[0]])
+        wanted = choices.get(variable["name"], [options[0]])
         if wanted == [ALL] and not variable.get("includeAll"):
             wanted = [SUBSTATION if SUBSTATION in options else options[0]]
         for value in wanted:
@@ -121,14 +143,28 @@ def _variable_values(db: Database, document: dict[str, Any]) -> dict[str, str]:
     return values
 
 
-def _numbers(series: dict[str, Any]) -> list[float]:
-    """Every numeric cell except the time column (tag columns such as top()'s site are text)."""
+def _numbers(series: dict[str, Any], columns: set[str] | None = None) -> list[float]:
+    """Every numeric cell except the time column (tag columns such as top()'s site are text),
+    or only those of ``columns``."""
     return [
         float(cell)
         for row in series["values"]
-        for cell in row[1:]
-        if isinstance(cell, int | float) and not isinstance(cell, bool)
+        for column, cell in zip(series["columns"][1:], row[1:], strict=True)
+        if isinstance(cell, int | float)
+        and not isinstance(cell, bool)
+        and (columns is None or column in columns)
     ]
+
+
+def _column_units(panel: dict[str, Any]) -> dict[str, str]:
+    """Units a table sets per column (overrides by name)."""
+    units = {}
+    for override in panel["fieldConfig"].get("overrides", []):
+        if override["matcher"]["id"] == "byName":
+            for prop in override["properties"]:
+                if prop["id"] == "unit":
+                    units[override["matcher"]["options"]] = prop["value"]
+    return units
 
 
 @pytest.mark.parametrize(("dashboard", "panel", "target"), _targets())
@@ -144,14 +180,24 @@ def test_panel_query_returns_data_of_the_expected_shape_and_unit(
     numbers = [n for s in series for n in _numbers(s)]
     assert numbers, f"no numeric values for {query}"
     assert all(math.isfinite(n) for n in numbers)
-    low, high = UNIT_RANGES[panel["fieldConfig"]["defaults"]["unit"]]
-    assert low <= min(numbers), (panel["title"], min(numbers))
-    assert max(numbers) <= high, (panel["title"], max(numbers))
+    column_units = _column_units(panel)
+    checks = [(panel["fieldConfig"]["defaults"]["unit"], None)]
+    if column_units:
+        checks = [(unit, {column}) for column, unit in column_units.items()]
+        shown = {c for s in series for c in s["columns"][1:]}
+        checks.append((panel["fieldConfig"]["defaults"]["unit"], shown - set(column_units)))
+    for unit, columns in checks:
+        values = [n for s in series for n in _numbers(s, columns)]
+        if not values:
+            continue
+        low, high = UNIT_RANGES[unit]
+        assert low <= min(values), (panel["title"], columns, min(values))
+        assert max(values) <= high, (panel["title"], columns, max(values))
     if panel["type"] == "timeseries":
         assert target["resultFormat"] == "time_series"
         assert max(len(s["values"]) for s in series) >= 2, "a time series of one point"
     if target["resultFormat"] == "table":
-        assert panel["type"] in {"table", "bargauge"}
+        assert panel["type"] in {"table", "bargauge", "histogram", "xychart"}
 
 
 def test_every_influx_variable_has_options(database: Database) -> None:
@@ -280,7 +326,7 @@ def test_rollup_target_answers_as_the_raw_computation_over_the_same_range(
 
 def test_the_comparison_tells_an_exact_mean_from_a_mean_of_hourly_means(database: Database) -> None:
     """The same check fails a roll-up target that averages the buckets' means."""
-    panel = _network_panel("ΔT (supply − return)")
+    panel = _network_panel("ΔT (supply − return), arithmetic mean of meters")
     raw, hourly = panel["targets"][0]["query"], panel["targets"][1]["query"]
     mean_of_means = hourly.replace('sum("delta_t_k_sum") / sum("delta_t_k_count")', 'mean("delta_t_k_mean")')
     assert mean_of_means != hourly
@@ -481,3 +527,163 @@ def test_data_freshness_lists_every_meter_seen_in_30_days_oldest_first(now_datab
     }
     assert all(s["tags"]["device"] == s["tags"]["site"] + "-hm" for s in _run(now_database, panel))
     assert panel["options"]["sortBy"] == [{"desc": False, "displayName": "Time"}]
+
+
+# --- Analysis panels (issues 15, 16), against the data set's analysis points ---------------------
+def _analysis_days() -> list[tuple[int, dt.date]]:
+    """(index, day) of the data set's analysis days whose local midnight is in ANALYSIS_RANGE."""
+    return [
+        (index, day)
+        for index, day in enumerate(dataset.ANALYSIS_DAYS)
+        if ANALYSIS_RANGE.start_ms <= rollups.local_midnight_ns(day) // 10**6 <= ANALYSIS_RANGE.end_ms
+    ]
+
+
+def _panel(dashboard: str, title: str) -> dict[str, Any]:
+    return next(p for p in panels_of(load_committed()[dashboard]) if p["title"] == title)
+
+
+def _rows(db: Database, query: str, values: dict[str, str]) -> list[dict[str, Any]]:
+    """Each series' rows as dicts of column → value, with its tags."""
+    out = []
+    for series in db.query(expand(query, ANALYSIS_RANGE, values)).get("series", []):
+        for row in series["values"]:
+            out.append({**(series.get("tags") or {}), **dict(zip(series["columns"], row, strict=True))})
+    return out
+
+
+EVERYONE = {"network": ".*", "owner": ".*", "site": ".*"}
+
+
+def test_worst_substations_are_ranked_by_hand_computed_volume_weighted_kpis(database: Database) -> None:
+    """ΔT and return are Σ(x·volume)/Σvolume over the days; excess flow a sum; specific flow
+    Σvolume / (Σheat / 1000)."""
+    panel = _panel("substation-performance", "Worst substations (most excess flow first)")
+    rows: dict[str, dict[str, Any]] = {}
+    for target in panel["targets"]:  # merged by Grafana on the shared columns (time, site)
+        for row in _rows(database, target["query"], EVERYONE):
+            rows.setdefault(row["site"], {}).update(row)
+    assert [t["id"] for t in panel["transformations"]] == ["merge"]
+    days = _analysis_days()
+    assert len(days) == 13
+    for site in dataset.SITES:
+        kpi = [dataset.substation_kpi(site, index) for index, _ in days]
+        volume = sum(k["volume_m3"] for k in kpi)
+        heat = sum(k["heat_kwh"] for k in kpi)
+        assert rows[site.site]["ΔT"] == pytest.approx(
+            sum(k["delta_t_k"] * k["volume_m3"] for k in kpi) / volume
+        )
+        assert rows[site.site]["return"] == pytest.approx(
+            sum(k["return_temp_c"] * k["volume_m3"] for k in kpi) / volume
+        )
+        assert rows[site.site]["excess flow"] == pytest.approx(sum(k["excess_flow_m3"] for k in kpi))
+        assert rows[site.site]["specific flow"] == pytest.approx(volume / (heat / 1000))
+    worst = max(rows.values(), key=lambda row: row["excess flow"])
+    assert worst["site"] == "sub-tjarna"  # ΔT 18 K against a 40 K target
+    assert panel["options"]["sortBy"] == [{"desc": True, "displayName": "excess flow"}]
+    links = [o for o in panel["fieldConfig"]["overrides"] if o["matcher"]["options"] == "site"]
+    (link,) = links[0]["properties"][0]["value"]
+    assert link["url"].startswith("/d/energy-substation-detail/substation-detail?var-site=${__value.raw}")
+
+
+def test_open_faults_lists_the_open_ones_and_not_the_cleared_or_closed(database: Database) -> None:
+    panel = _panel("substation-performance", "Open faults")
+    values = {"network": ".*", "owner": ".*"}
+    rows = _rows(database, panel["targets"][0]["query"], values)
+    assert {(row["site"], row["code"]) for row in rows} == dataset.OPEN_FAULTS
+    since = {row["site"]: row["since"] for row in rows}
+    assert since["sub-tjarna"] == rollups.local_midnight_ns(dataset.ANALYSIS_DAYS[9]) // 10**6
+    assert all(row["text"] and row["severity"] in {"critical", "warning"} for row in rows)
+    tunabyggen = _rows(database, panel["targets"][0]["query"], {"network": ".*", "owner": "tunabyggen"})
+    assert [(row["site"], row["code"]) for row in tunabyggen] == [("tb-hagalund-1", "frozen_sensor")]
+
+
+def test_open_fault_counts_by_severity(database: Database) -> None:
+    critical = _panel("substation-performance", "Open critical faults")["targets"][0]["query"]
+    warning = _panel("substation-performance", "Open warnings")["targets"][0]["query"]
+    values = {"network": ".*", "owner": ".*"}
+    assert [row["open"] for row in _rows(database, critical, values)] == [1]
+    assert [row["open"] for row in _rows(database, warning, values)] == [2]
+
+
+def test_network_delta_t_per_day_is_weighted_by_volume(database: Database) -> None:
+    panel = _panel("network-overview", "ΔT per day, volume-weighted (substation KPIs)")
+    rows = [
+        r for r in _rows(database, panel["targets"][0]["query"], {"network": ".*"}) if r["ΔT"] is not None
+    ]
+    by_time = {row["time"]: row["ΔT"] for row in rows}
+    for index, day in _analysis_days():
+        kpi = [dataset.substation_kpi(site, index) for site in dataset.SITES]
+        expected = sum(k["delta_t_k"] * k["volume_m3"] for k in kpi) / sum(k["volume_m3"] for k in kpi)
+        assert by_time[rollups.local_midnight_ns(day) // 10**6] == pytest.approx(expected)
+    unweighted = sum(profile[0] for profile in dataset.KPI_PROFILE.values()) / len(dataset.KPI_PROFILE)
+    assert all(value != pytest.approx(unweighted, rel=1e-3) for value in by_time.values())
+
+
+def test_substation_detail_annotates_the_active_fault_days_with_their_evidence(database: Database) -> None:
+    (annotation,) = load_committed()["substation-detail"]["annotations"]["list"]
+    assert annotation["textColumn"] == "text"
+    rows = _rows(database, annotation["query"], {"site": "sub-norr"})
+    days = {rollups.local_day_of(row["time"] * 10**6): row["code"] for row in rows}
+    expected = {
+        day: code
+        for (site, code), history in dataset.FAULT_DAYS.items()
+        if site == "sub-norr"
+        for day, active in history
+        if active and day in {d for _, d in _analysis_days()}
+    }
+    assert days == expected
+    assert dataset.ANALYSIS_DAYS[15] not in days  # high_return_temp cleared by a re-analysis
+    assert all(row["text"].startswith(analysis.FAULTS[row["code"]].title) for row in rows)
+
+
+def _building_year(site: dataset.Site) -> tuple[float, float, float, float]:
+    """(normalised heat, heat, electricity, Atemp) of a building over all its analysis days (all
+    within the 365 days up to the data set's end), with the shared formula of energy_core.analysis."""
+    days = [dataset.building_kpi(site, index) for index in range(len(dataset.ANALYSIS_DAYS))]
+    heat = sum(d["heat_kwh"] for d in days)
+    normalised = analysis.normalised_heat(
+        heat,
+        sum(d["base_kwh"] for d in days),
+        sum(d["degree_days"] for d in days),
+        sum(d["normal_degree_days"] for d in days),
+    )
+    electricity = sum(d["electricity_kwh"] for d in days)
+    return normalised, heat, electricity, dataset.FLOOR_AREA_M2[site.site]
+
+
+def test_buildings_ranking_is_normalised_kwh_per_square_metre_as_the_shared_formula(
+    database: Database,
+) -> None:
+    """kWh = heat + electricity, only heat normalised (as the API's performance figures)."""
+    panel = _panel("owner-buildings", "Buildings ranked by normalised kWh/m² Atemp (last 12 months)")
+    values = {"owner": "tunabyggen", "site": ".*"}
+    rows = {row["site"]: row for row in _rows(database, panel["targets"][0]["query"], values)}
+    buildings = [site for site in dataset.SITES if site.building]
+    assert set(rows) == {site.site for site in buildings}
+    for site in buildings:
+        normalised, heat, electricity, area = _building_year(site)
+        row = rows[site.site]
+        assert row["kWh/m² normalised"] == pytest.approx((normalised + electricity) / area)
+        assert row["kWh/m²"] == pytest.approx((heat + electricity) / area)
+        assert row["heat kWh/m² normalised"] == pytest.approx(normalised / area)
+        assert row["heat kWh/m²"] == pytest.approx(heat / area)
+        assert row["Atemp"] == area
+        assert normalised != pytest.approx(heat)  # the data set's weather is not the normal year's
+    assert panel["options"]["sortBy"] == [{"desc": True, "displayName": "kWh/m² normalised"}]
+    portfolio = _panel("owner-buildings", "Portfolio kWh/m² Atemp, last 12 months")
+    (row,) = _rows(database, portfolio["targets"][0]["query"], values)
+    years = [_building_year(site) for site in buildings]
+    area = sum(y[3] for y in years)
+    assert row["kWh/m² normalised"] == pytest.approx(sum(y[0] + y[2] for y in years) / area)
+    assert row["kWh/m²"] == pytest.approx(sum(y[1] + y[2] for y in years) / area)
+
+
+def test_normalised_heat_of_one_building_by_hand() -> None:
+    """tb-hagalund-1's first day: base 0.3·120·24 = 864 kWh; outdoor −8 °C, so 25 degree days
+    against the normal 22 and heat 24·(36 + 2.4·25) = 2304 kWh; normalised
+    864 + (2304 − 864)·22/25 = 2131.2 kWh."""
+    site = dataset.SITES[3]
+    day = dataset.building_kpi(site, 0)
+    assert (day["base_kwh"], day["degree_days"], day["heat_kwh"]) == pytest.approx((864.0, 25.0, 2304.0))
+    assert analysis.normalised_heat(2304.0, 864.0, 25.0, 22.0) == pytest.approx(2131.2)

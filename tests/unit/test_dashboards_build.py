@@ -12,6 +12,7 @@ import pytest
 from dashboards.__main__ import main
 from dashboards.build import DASHBOARDS, JSON_DIR, load_committed, rendered, stale_files, write_all
 from dashboards.lint import lint_dashboards, panels_of
+from energy_core.analysis import FAULTS
 
 
 def test_committed_json_is_what_the_generator_produces() -> None:
@@ -51,7 +52,8 @@ def test_check_command_passes_on_the_committed_files(capsys: pytest.CaptureFixtu
     panels = [panel for document in committed.values() for panel in panels_of(document)]
     queries = sum(len(panel.get("targets", [])) for panel in panels)
     assert out == (
-        f"ok: {len(committed)} dashboards, {len(panels)} panels, {queries} queries checked "
+        f"ok: {len(committed)} dashboards, {len(panels)} panels, {queries} queries, "
+        f"{len(FAULTS)} alert rules checked "
         "(up to date with the code, lint clean)\n"
     )
     assert len(committed) > 1
@@ -62,7 +64,7 @@ def test_committed_dashboards_pass_the_structural_lint() -> None:
     assert lint_dashboards(load_committed()) == []
 
 
-def test_the_five_dashboards_of_spec_7_exist_with_panels() -> None:
+def test_the_dashboards_of_spec_7_and_issue_15_exist_with_panels() -> None:
     committed = load_committed()
     assert set(committed) == {
         "network-overview",
@@ -70,6 +72,7 @@ def test_the_five_dashboards_of_spec_7_exist_with_panels() -> None:
         "owner-buildings",
         "emissions",
         "ingest-health",
+        "substation-performance",
     }
     for document in committed.values():
         assert len([p for p in panels_of(document) if p.get("targets")]) >= 5
@@ -165,3 +168,13 @@ def test_lint_reports_duplicate_dashboard_uids_and_absolute_time() -> None:
     problems = lint_dashboards({"a": first, "b": second})
     assert "b: uid 'energy-network-overview' is also used by a" in problems
     assert any(p.startswith("b: default time range") for p in problems)
+
+
+def test_lint_reports_an_annotation_query_without_the_time_range() -> None:
+    document = copy.deepcopy(load_committed()["substation-detail"])
+    (annotation,) = document["annotations"]["list"]
+    annotation["query"] = annotation["query"].replace("$timeFilter AND ", "")
+    annotation["datasource"] = {"type": "influxdb", "uid": "other"}
+    problems = lint_dashboards({"s": document})
+    assert "s: annotation Faults: datasource uid 'other' is not provisioned" in problems
+    assert any(p.startswith("s: annotation Faults: SELECT without $timeFilter") for p in problems), problems

@@ -39,8 +39,9 @@ def test_the_shipped_file_makes_borlange_use_the_vasteras_2022_placeholder():
     factors = EmissionFactors.load()
     when = ns("2025-03-01T12:00:00+00:00")
     assert factors.area_for("district_heat", "borlange-dh") == "borlange-dh"
-    assert factors.methods("district_heat", "borlange-dh") == ("location",)
+    assert factors.methods("district_heat", "borlange-dh") == ("location", "market")
     assert factors.factor_at("district_heat", "borlange-dh", "location", when) == 54.9
+    assert factors.factor_at("district_heat", "borlange-dh", "market", when) == 54.9
     assert factors.factor_at("district_heat", "malmo-dh", "location", when) == 119.4
     # A site without a network, or with one the file does not know, falls back to Borlänge's.
     assert factors.area_for("district_heat", None) == "borlange-dh"
@@ -111,7 +112,7 @@ def test_live_emission_rate_is_power_times_factor():
     rates = live_emission_rates(
         factors, "district_heat", "borlange-dh", 100.0, ns("2025-01-01T00:00:00+00:00")
     )
-    assert rates == {"location": pytest.approx(5.49)}
+    assert rates == {"location": pytest.approx(5.49), "market": pytest.approx(5.49)}
 
 
 @pytest.mark.parametrize(

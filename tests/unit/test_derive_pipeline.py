@@ -57,10 +57,12 @@ def test_heat_meter_registers_become_energy_and_emissions_points_with_device_tag
         "owner": "borlange-energi",
         "site": "s1",
     }
-    [emissions] = by_measurement(points, "emissions")
-    assert emissions.fields == {"co2e_kg": pytest.approx(12.5 * 54.9 / 1000), "factor_g_per_kwh": 54.9}
-    assert dict(emissions.tags)["method"] == "location"
-    assert list(emissions.tags) == sorted(emissions.tags)
+    # District heat has a location- and a market-based factor (the supplier's own value): both 54.9.
+    emissions = {dict(p.tags)["method"]: p for p in by_measurement(points, "emissions")}
+    assert set(emissions) == {"location", "market"}
+    for point in emissions.values():
+        assert point.fields == {"co2e_kg": pytest.approx(12.5 * 54.9 / 1000), "factor_g_per_kwh": 54.9}
+        assert list(point.tags) == sorted(point.tags)
 
 
 def test_electricity_import_registers_give_one_emissions_point_per_method():

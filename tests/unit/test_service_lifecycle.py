@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -54,4 +56,25 @@ async def test_a_store_that_cannot_be_opened_leaves_no_thread_of_the_others_aliv
         async with IngestService(settings(tmp_path), Registry.empty()):
             pytest.fail("entered a service whose store could not be opened")
     assert raised.value.path == str(tmp_path / f"{failing}.sqlite")
+    assert store_threads(before) == []
+
+
+@pytest.mark.parametrize(
+    ("failing", "schema"),
+    [
+        # Opens, but the migration cannot alter a view / the history cannot be read.
+        ("dead_letters", "CREATE VIEW dead_letters AS SELECT 1 AS id"),
+        ("energy", "CREATE TABLE registers (x)"),
+    ],
+)
+async def test_a_store_whose_file_opens_but_cannot_be_read_leaves_no_thread_alive(
+    tmp_path: Path, failing: str, schema: str
+) -> None:
+    with contextlib.closing(sqlite3.connect(tmp_path / f"{failing}.sqlite")) as db:
+        db.execute(schema)
+        db.commit()
+    before = set(threading.enumerate())
+    with pytest.raises(StoreError):
+        async with IngestService(settings(tmp_path), Registry.empty()):
+            pytest.fail("entered a service whose store could not be read")
     assert store_threads(before) == []

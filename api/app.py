@@ -11,7 +11,7 @@ from api import errors
 from api.bodyguard import BodyGuardMiddleware
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.models import ErrorOut
-from api.routes import assets, deadletters, energy, home, live, network, readings, stream
+from api.routes import assets, deadletters, energy, home, live, network, readings, stream, substations
 from api.routes import buildings as buildings_routes
 from api.routes import climate as climate_routes
 from api.settings import ApiSettings
@@ -62,6 +62,7 @@ def create_app(settings: ApiSettings, resources: Resources | None = None) -> Fas
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(buildings_routes.router, responses=ERROR_RESPONSES)
     app.include_router(climate_routes.router, responses=ERROR_RESPONSES)
+    app.include_router(substations.router, responses=ERROR_RESPONSES)
     app.include_router(live.router)
     home.install(app)
     # Before routing, so no route can read a body before its key is checked (api/bodyguard.py).

@@ -116,7 +116,7 @@ def overview_statement(now: int, fresh_window_s: float) -> str:
     window = time_range(now - int(fresh_window_s * NS), now + 300 * NS)
     source = ident(Measurement.DISTRICT_HEATING)  # an allow-listed name and integers only:
     return (
-        f'SELECT "power_kw", "supply_temp_c", "return_temp_c" FROM {source} WHERE {window}'  # noqa: S608
+        f'SELECT "power_kw", "supply_temp_c", "return_temp_c", "flow_m3h" FROM {source} WHERE {window}'  # noqa: S608
         ' GROUP BY "device", "network", "owner", "site" ORDER BY time DESC LIMIT 1'
     )
 

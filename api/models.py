@@ -127,9 +127,9 @@ class OverviewOut(BaseModel):
     """The district-heating network right now, over heat meters that reported recently."""
 
     total_heat_load_mw: float
-    mean_supply_temp_c: float | None
-    mean_return_temp_c: float | None
-    mean_delta_t_k: float | None = Field(description="mean supply minus mean return")
+    mean_supply_temp_c: float | None = Field(description="flow-weighted over the meters' newest readings")
+    mean_return_temp_c: float | None = Field(description="flow-weighted over the meters' newest readings")
+    mean_delta_t_k: float | None = Field(description="mean supply minus mean return: the flow-weighted ΔT")
     emission_rate_kg_per_h: float | None = Field(
         description="Σ power_kW × location-based factor / 1000; null when no factor is configured"
     )
@@ -319,3 +319,112 @@ class ReportOut(BaseModel):
     buildings: list[ReportBuilding]
     worst: list[str] = Field(description="the buildings with the highest normalised kWh/m², worst first")
     days: list[ReportDay] = Field(description="the buildings' energy per local day")
+
+
+# -- substations and faults (issue 15; api/substations.py) ------------------------------------
+
+
+class SubstationKpis(BaseModel):
+    """A period's KPIs of one substation, aggregated from its days (energy_core/analysis.py):
+    sums, volume-weighted temperatures, max peak; null where no day holds the field."""
+
+    heat_kwh: float | None
+    volume_m3: float | None
+    delta_t_k: float | None = Field(description="volume-weighted ΔT: Σ(ΔT·V) / ΣV over the days")
+    return_temp_c: float | None = Field(description="volume-weighted")
+    supply_temp_c: float | None = Field(description="volume-weighted")
+    specific_flow_m3_per_mwh: float | None = Field(description="ΣV / (Σheat / 1000)")
+    excess_flow_m3: float | None = Field(description="volume beyond what the heat needs at the target ΔT")
+    peak_load_kw: float | None = Field(description="the largest hourly mean load of the days")
+    outdoor_temp_c: float | None = Field(description="mean of the days' mean outdoor temperatures")
+    hours: float | None
+    readings: float | None
+    from_registers: float | None = Field(description="share of the days computed from register deltas")
+    signature_base_kw: float | None = Field(description="the latest day's energy signature")
+    signature_slope_kw_per_k: float | None
+    signature_balance_c: float | None
+    signature_r2: float | None
+    signature_expected_kwh: float | None = Field(description="Σ of what the signature expected")
+
+
+class SubstationRow(BaseModel):
+    rank: int
+    site: str
+    name: str
+    address: str
+    owner: str
+    network: str | None
+    days: int = Field(description="analysed days in the period")
+    kpis: SubstationKpis
+    open_faults: list[str] = Field(description="codes of the site's open fault episodes, now")
+
+
+class SubstationsOut(BaseModel):
+    period: Literal["day", "week", "month"] | None = Field(description="null when start/end were given")
+    start: dt.datetime = Field(description="first local midnight of the period")
+    end: dt.datetime = Field(description="exclusive")
+    sort: str
+    order: Literal["asc", "desc"]
+    total: int = Field(description="substations matching the filters, on every page")
+    rows: list[SubstationRow]
+    next_cursor: int | None = Field(description="`cursor` of the next page; null on the last page")
+
+
+class KpiBucket(BaseModel):
+    start: dt.datetime = Field(description="local midnight starting the day, ISO week or month")
+    days: int
+    kpis: SubstationKpis
+
+
+class SiteKpisOut(BaseModel):
+    site: str
+    every: Literal["day", "week", "month"]
+    start: dt.datetime
+    end: dt.datetime
+    buckets: list[KpiBucket]
+
+
+class FaultEpisodeOut(BaseModel):
+    """Consecutive active days of one (site, fault code)."""
+
+    site: str
+    name: str
+    address: str
+    owner: str
+    network: str | None
+    code: str
+    title: str
+    severity: str
+    start: dt.datetime = Field(description="since_s of its first day: when the condition began")
+    end: dt.datetime | None = Field(description="the end of its last active day; null while open")
+    open: bool
+    days: int = Field(description="active days in the episode (within the range read)")
+    last_day: dt.date = Field(description="its latest active local day, whose evidence is shown")
+    value: float | None = Field(description="the number that triggered the rule, in the rule's unit")
+    threshold: float | None
+    unit: str
+    text: str = Field(description="one sentence of evidence")
+
+
+class FaultsOut(BaseModel):
+    state: Literal["open", "all"]
+    start: dt.datetime
+    end: dt.datetime
+    total: int
+    episodes: list[FaultEpisodeOut]
+    next_cursor: int | None
+
+
+class TrendPoint(BaseModel):
+    time: dt.datetime = Field(description="bucket start (UTC)")
+    heat_load_kw: float = Field(description="Σ of the meters' mean power in the bucket")
+    supply_temp_c: float | None = Field(description="flow-weighted")
+    return_temp_c: float | None = Field(description="flow-weighted")
+    meters: int = Field(description="meters with a value in (or carried into) the bucket")
+
+
+class TrendOut(BaseModel):
+    start: dt.datetime
+    end: dt.datetime
+    every_s: int
+    points: list[TrendPoint]

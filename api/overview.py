@@ -1,4 +1,13 @@
-"""The network overview: total heat load, mean supply/return, ΔT and the live emission rate."""
+"""The network overview: total heat load, volume-weighted supply/return and ΔT, the live emission rate.
+
+The temperatures are weighted by each meter's flow (Σ T·V̇ / ΣV̇), as the utility's bill and its
+plant see them: a large building's water counts for more than a small one's, and a meter that
+reports often counts no more than one that reports rarely (each meter's newest reading counts
+once). A meter that sends no flow weighs by the flow its power needs, V̇ = P / (ρc_p · ΔT)
+(ρc_p ≈ 1.145 kWh/(m³·K), water at 50–60 °C, IAPWS-IF97; the ingest's water table). Because
+one set of weights serves all three, ΔT is still mean supply − mean return. Without any weight
+(no flow, no power, no positive ΔT) the plain mean of the meters is shown.
+"""
 
 from __future__ import annotations
 
@@ -31,12 +40,38 @@ async def network_overview(
     """
     now = now_ns()
     q = (
-        f'SELECT "power_kw", "supply_temp_c", "return_temp_c" FROM {ident(Measurement.DISTRICT_HEATING)}'
+        'SELECT "power_kw", "supply_temp_c", "return_temp_c", "flow_m3h"'
+        f" FROM {ident(Measurement.DISTRICT_HEATING)}"
         f"{where(condition, time_range(now - int(fresh_window_s * NS), now + 300 * NS))}"
         ' GROUP BY "device", "network" ORDER BY time DESC LIMIT 1'
     )
     meters = [(tags, rows[0]) for _, tags, rows in series_rows(await influx.query(q)) if rows]
     return summarise(meters, factors, devices_registered, now)
+
+
+RHO_CP_KWH_PER_M3_K = 1.145  # water at 50–60 °C (IAPWS-IF97): only scales estimated flow
+
+
+def flow_weight(row: Mapping[str, Any]) -> float | None:
+    """The meter's flow in m³/h: sent, or estimated from its power and ΔT; None when unknown."""
+    flow = row.get("flow_m3h")
+    if isinstance(flow, int | float):
+        return max(0.0, float(flow))
+    power, supply, ret = row.get("power_kw"), row.get("supply_temp_c"), row.get("return_temp_c")
+    if power is None or supply is None or ret is None or float(supply) - float(ret) <= 0:
+        return None
+    return max(0.0, float(power)) / (RHO_CP_KWH_PER_M3_K * (float(supply) - float(ret)))
+
+
+def weighted_mean(pairs: list[tuple[float, float | None]]) -> float | None:
+    """Σ x·w / Σw over the pairs with a weight; the plain mean when no pair has a positive weight."""
+    if not pairs:
+        return None
+    weighted = [(x, w) for x, w in pairs if w is not None]
+    total = sum(w for _, w in weighted)
+    if total > 0:
+        return sum(x * w for x, w in weighted) / total
+    return statistics.fmean(x for x, _ in pairs)
 
 
 def summarise(
@@ -49,17 +84,18 @@ def summarise(
     live feed answer it: one meter counts once, a missing factor makes the emission rate unknown."""
     load_kw = 0.0
     emission_kg_h: float | None = 0.0
-    supply: list[float] = []
-    returns: list[float] = []
+    supply: list[tuple[float, float | None]] = []  # (temperature, flow weight)
+    returns: list[tuple[float, float | None]] = []
     newest: int | None = None
     reporting = 0
     for tags, row in meters:
         reporting += 1
         newest = max(newest or 0, int(row["time"]))
-        if row.get("supply_temp_c") is not None:
-            supply.append(float(row["supply_temp_c"]))
-        if row.get("return_temp_c") is not None:
-            returns.append(float(row["return_temp_c"]))
+        weight = flow_weight(row)
+        if row.get("supply_temp_c") is not None and row.get("return_temp_c") is not None:
+            # Both or neither: one set of weights, so ΔT stays mean supply − mean return.
+            supply.append((float(row["supply_temp_c"]), weight))
+            returns.append((float(row["return_temp_c"]), weight))
         if row.get("power_kw") is None:
             continue
         power_kw = float(row["power_kw"])
@@ -70,8 +106,9 @@ def summarise(
         elif emission_kg_h is not None:
             emission_kg_h += power_kw * factor / 1000
     # Rounded as every answer is (api/precision.py); ΔT from the rounded means, so the three agree.
-    mean_supply = rounded("supply_temp_c", statistics.fmean(supply)) if supply else None
-    mean_return = rounded("return_temp_c", statistics.fmean(returns)) if returns else None
+    weighted_supply, weighted_return = weighted_mean(supply), weighted_mean(returns)
+    mean_supply = rounded("supply_temp_c", weighted_supply) if weighted_supply is not None else None
+    mean_return = rounded("return_temp_c", weighted_return) if weighted_return is not None else None
     return OverviewOut(
         total_heat_load_mw=rounded("total_heat_load_mw", load_kw / 1000),
         mean_supply_temp_c=mean_supply,

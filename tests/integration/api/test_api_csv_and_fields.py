@@ -225,8 +225,9 @@ def test_the_overview_is_rounded_like_every_other_answer(world):
         body = client.get("/network/overview").json()
     # hm-tb-1's newest (115 kW, 90 °C, 40 °C) and hm-tb-2's above
     assert body["devices_reporting"] == 2
-    assert body["mean_supply_temp_c"] == 85.4  # not 85.40125
-    assert body["mean_return_temp_c"] == 40.15  # not 40.150000000000006
-    assert body["mean_delta_t_k"] == 45.25
+    # Flow-weighted (no flow sent: P / ΔT, 115/50 and 10.0001/40.5025): 89.10837902… and 40.02908…
+    assert body["mean_supply_temp_c"] == 89.11
+    assert body["mean_return_temp_c"] == 40.03
+    assert body["mean_delta_t_k"] == 49.08  # from the rounded means, so the three agree
     assert body["total_heat_load_mw"] == 0.125  # 125.0001 kW, to the watt
     assert body["emission_rate_kg_per_h"] == 6.863  # 125.0001 kW × 54.9 g/kWh

@@ -131,8 +131,12 @@ def test_overview_sums_the_newest_reading_of_each_meter_and_prices_it(api_world)
     total_kw = sum(p for p, _, _ in newest.values())
     assert everyone["total_heat_load_mw"] == pytest.approx(total_kw / 1000)
     assert everyone["devices_reporting"] == everyone["devices_registered"] == 4
-    assert everyone["mean_supply_temp_c"] == pytest.approx(sum(s for _, s, _ in newest.values()) / 4)
-    assert everyone["mean_return_temp_c"] == pytest.approx(sum(r for _, _, r in newest.values()) / 4)
+    # Weighted by each meter's flow; these send none, so by the flow their power needs, P / ΔT.
+    flow = {d: p / (s - r) for d, (p, s, r) in newest.items()}
+    supply = sum(s * flow[d] for d, (_, s, _) in newest.items()) / sum(flow.values())
+    ret = sum(r * flow[d] for d, (_, _, r) in newest.items()) / sum(flow.values())
+    assert everyone["mean_supply_temp_c"] == pytest.approx(supply, abs=0.005)
+    assert everyone["mean_return_temp_c"] == pytest.approx(ret, abs=0.005)
     assert everyone["mean_delta_t_k"] == pytest.approx(
         everyone["mean_supply_temp_c"] - everyone["mean_return_temp_c"]
     )

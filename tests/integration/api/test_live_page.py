@@ -3,6 +3,7 @@ titled and scaled for its scope, at every width from a phone to a control-room s
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from playwright.sync_api import BrowserContext, Page
 from energy_testing import services as local_services
 from tests.integration.api.chromium import ARGS, CHROMIUM, chromium, cut_off
 from tests.integration.api.conftest import LIVE, heat_point
+from tests.integration.api.substation_world import sub_world_fixture, today  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -57,8 +59,10 @@ def test_live_page_shows_the_overview_and_updates_as_readings_arrive(api_world, 
     assert page.text_content("#reporting") == "4 / 4"
     assert "key=" not in page.url  # the key left the address bar for sessionStorage
     assert page.evaluate("sessionStorage.getItem('borlange-api-key')") == api_world.keys["operator"]
-    supply = sum(s for _, s, _ in LIVE.values()) / 4
-    assert page.text_content("#supply-c") == f"{supply:.1f}"
+    # Flow-weighted: the meters send no flow, so each weighs by the flow its power needs, P / ΔT.
+    flow = {d: (p - 5) / (s - r) for d, (p, s, r) in LIVE.items()}
+    supply = sum(s * flow[d] for d, (_, s, _) in LIVE.items()) / sum(flow.values())
+    assert page.text_content("#supply-c") == f"{round(supply, 2):.1f}"  # the API rounds to 0.01 first
 
     # A new reading: substation 1 jumps to 4805 kW, so the total becomes 5.19 MW.
     api_world.write([heat_point("hm-sub-1", time.time_ns(), 4805.0, 100.0, 40.0)])
@@ -157,3 +161,73 @@ def test_headless_chromium_with_a_virtual_time_budget_screenshots_a_snapshot(api
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     assert shot.stat().st_size > 1000
+
+
+# -- the operator's part (issue 15): trend chart, ranked substations, open faults ---------------
+
+BOARD_LOADED = "document.getElementById('board').dataset.loaded === 'true'"
+RANKED = "[...document.querySelectorAll('#ranking tbody tr')].map((tr) => tr.dataset.site)"
+
+
+def test_the_operators_page_draws_the_trend_and_ranks_substations_with_their_open_faults(sub_world, browser):
+    page = browser.new_page()
+    page.goto(f"{sub_world.url}/live?key={sub_world.keys['operator']}")
+    page.wait_for_function(BOARD_LOADED, timeout=30_000)
+    # The chart: two hours of readings in 15-minute buckets, three lines drawn through them.
+    assert int(page.get_attribute("#trend", "data-points") or "0") >= 8
+    for line in ("load", "supply", "return"):
+        d = page.get_attribute(f"#trend-{line}", "d") or ""
+        assert d.startswith("M"), line
+        assert d.count("L") >= 7, line
+    assert page.is_hidden("#trend-empty")
+    assert page.text_content("#trend-load-range") == "595 kW–595 kW"
+    # The ranking: the last 7 days' ΔT, worst first, each site by name and address.
+    assert page.evaluate(RANKED) == ["tb-2", "ot-1", "sub-1", "ot-2", "tb-1"]
+    first = page.locator("#ranking tbody tr").first
+    assert first.locator(".site-name").text_content() == "Tunabyggen Gylle 2"
+    assert first.locator(".site-address").text_content() == "Gyllehemsvägen 2, Borlänge"
+    assert first.locator(".fault").text_content() == "low delta t"
+    assert page.locator("#ranking tr[data-site='ot-1'] .fault.critical").text_content() == "silent meter"
+    assert page.locator("#ranking tr[data-site='ot-1'] .fault").get_attribute("data-code") == "silent_meter"
+    # The open faults, with their evidence.
+    faults = page.evaluate(
+        "[...document.querySelectorAll('#faults li')].map((li) => li.dataset.site + ':' + li.dataset.code)"
+    )
+    assert faults == ["ot-1:silent_meter", "tb-2:low_delta_t"]
+    assert "ΔT 16.5 K < 25 K over 24 h" in (page.text_content("#faults li[data-code='low_delta_t']") or "")
+    silent = page.text_content("#faults li[data-code='silent_meter']") or ""
+    assert "Meter silent" in silent
+    # Since 03:00 Stockholm time two days ago, whatever the browser's own zone.
+    since = today() - dt.timedelta(days=2)
+    assert f"since {since.isoformat()} 03:00" in silent
+    page.close()
+
+
+def test_an_owners_operator_page_lists_only_its_own_substations_and_faults(sub_world, browser):
+    page = browser.new_page()
+    page.goto(f"{sub_world.url}/live?key={sub_world.keys['tunabyggen']}")
+    page.wait_for_function(BOARD_LOADED, timeout=30_000)
+    assert page.evaluate(RANKED) == ["tb-2", "tb-1"]
+    assert page.evaluate("[...document.querySelectorAll('#faults li')].map((li) => li.dataset.site)") == [
+        "tb-2"
+    ]
+    assert page.text_content("#trend-load-range") == "23 kW–23 kW"  # tb-1's 22.9 kW only
+    page.close()
+
+
+@pytest.mark.parametrize("width", [320, 375, 400])
+def test_the_operators_page_has_no_sideways_scroll_at_phone_width(sub_world, browser, width):
+    page = browser.new_page()
+    page.set_viewport_size({"width": width, "height": 800})
+    page.goto(f"{sub_world.url}/live?key={sub_world.keys['operator']}")
+    page.wait_for_function(BOARD_LOADED, timeout=30_000)
+    page.wait_for_function("document.getElementById('reporting').textContent !== '–'", timeout=30_000)
+    assert page.evaluate(NO_OVERFLOW), f"the operator's page scrolls sideways at {width} px"
+    # Every substation row fits the screen: name, address and KPIs stacked, not cut off.
+    widest = page.evaluate(
+        "Math.max(...[...document.querySelectorAll('#ranking tr, #faults li, #trend')]"
+        ".map((e) => e.getBoundingClientRect().right))"
+    )
+    assert widest <= width, f"something ends at {widest} px on a {width} px screen"
+    assert page.is_visible("#ranking tbody tr .site-address")
+    page.close()

@@ -9,9 +9,10 @@ sums, extremes and registers; three weather stations' day; ``--window-days`` of 
 ``substation_kpi`` history per site, so every site fits an energy signature; about 10 % of sites
 cool badly), then the analysis of the day is timed as the runner does it:
 ``SubstationAnalyser.analyse`` (its five concurrent statements for all sites, the KPI formulas
-and every rule per site) and the write of its lines into ``rollup_1d``. The baseline, in the same run on the same rows: the daily roll-up of
-the same day's district heating (``Roller.roll_days``: one statement over the same hourly rows,
-one point per site). The bar (issue 15): one day of 7,000 substations in under 60 s.
+and every rule per site) and the write of its lines into ``rollup_1d``. The baseline, in the
+same run on the same rows: the daily roll-up of the same day's district heating
+(``Roller.roll_days``: one statement over the same hourly rows, one point per site).
+The bar (issue 15): one day of 7,000 substations in under 60 s.
 """
 
 from __future__ import annotations

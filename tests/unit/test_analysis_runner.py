@@ -211,3 +211,37 @@ def test_a_bad_analysis_setting_exits_2_with_one_line_naming_the_key() -> None:
     result = run_ingest(INGEST_ANALYSIS="sometimes")
     assert result.returncode == 2
     assert result.stderr.startswith("configuration error: INGEST_ANALYSIS is invalid"), result.stderr
+
+
+async def test_a_day_after_the_clocks_today_is_forgotten_not_analysed_and_not_kept_spinning() -> None:
+    analyser = Recorder()
+    runner = runner_of(analyser, Clock(TODAY))
+    await runner.mark([("substations", TODAY + dt.timedelta(days=2))])
+    assert await runner.run_pass(clock=False) is True
+    assert analyser.days == []
+    assert runner.pending == []
+
+
+async def test_changed_days_wait_until_a_back_fill_pauses_marking_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    from ingest.analysis import runner as runner_module
+
+    monkeypatch.setattr(runner_module, "SETTLE_S", 0.0)  # each settle step is one turn of the loop
+    runner = runner_of(Recorder(), Clock(TODAY))
+    marked: list[dt.date] = []
+
+    async def back_fill() -> None:
+        for k in range(5, 0, -1):
+            day = TODAY - dt.timedelta(days=k)
+            await runner.mark([("substations", day)])
+            marked.append(day)
+            await asyncio.sleep(0)
+
+    await runner.mark([("substations", TODAY - dt.timedelta(days=9))])
+    rolling = asyncio.create_task(back_fill())
+    await runner._settle()
+    assert len(marked) == 5, "settled only once the marks paused"
+    await rolling

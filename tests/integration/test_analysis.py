@@ -281,6 +281,9 @@ async def test_the_runner_keeps_the_days_while_influxdb_is_down_and_analyses_the
     assert runner.pending == []
     # PREVIOUS, DAY, and the following day (today by the runner's clock: episodes follow a change).
     assert registry.get_sample_value("ingest_analysis_days_total", labels) == 3.0
+    assert (
+        registry.get_sample_value("ingest_analysis_points_written_total") or 0
+    ) >= 7  # 3 days × 2 KPIs, 1 fault
     assert fault_rows(isolated, "s2")["low_delta_t"]["active"] == 1.0
 
 

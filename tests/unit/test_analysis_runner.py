@@ -87,7 +87,9 @@ async def test_a_changed_day_re_analyses_the_days_after_it_up_to_a_bound_and_the
     recent = TODAY - dt.timedelta(days=2)
     await runner.mark([("substations", long_ago), ("substations", recent), ("buildings", recent)])
     assert runner.pending == [("substations", long_ago), ("substations", recent)]  # no such analyser
+    assert registry.get_sample_value("ingest_analysis_pending_days") == 2.0
     assert await runner.run_pass(clock=True) is True
+    assert registry.get_sample_value("ingest_analysis_pending_days") == 0.0
     following = [long_ago + dt.timedelta(days=k) for k in range(FOLLOWING_DAYS + 1)]
     assert analyser.days == [*following, recent, recent + dt.timedelta(days=1), TODAY]
     assert all(len(call) <= 7 for call in analyser.calls)

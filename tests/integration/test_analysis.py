@@ -31,7 +31,7 @@ from ingest.rollup import RollupMaintainer
 from ingest.rollup.cli import rebuild
 from ingest.rollup.retention import ensure_policies
 from simulators.publisher import Publisher
-from tests.helpers import eventually, ingest_settings, running_ingest
+from tests.helpers import eventually, ingest_settings, running_ingest, sample
 
 pytestmark = pytest.mark.integration
 
@@ -424,3 +424,17 @@ async def test_the_energy_follower_analyses_today_after_its_roll_ups_when_replic
     assert stored & midnights, "today's KPIs of the site were written by the follower's pass"
     labels = {"analyser": "substations"}
     assert (follower.metrics.registry.get_sample_value("ingest_analysis_days_total", labels) or 0) >= 1
+
+
+async def test_a_damaged_analysis_store_is_moved_aside_counted_and_the_service_runs(
+    isolated: Isolation, tmp_path: Path
+) -> None:
+    garbage = b"this is not an SQLite database " * 200
+    (tmp_path / "analysis.sqlite").write_bytes(garbage)
+    async with running_ingest(ingest_settings(isolated, tmp_path), REGISTRY) as service:
+        assert service.analysis is not None
+        assert service.analysis.store is not None
+        assert sample(service, "ingest_store_quarantined_total", store="analysis") == 1
+        assert service.analysis.pending == []
+    [moved] = await asyncio.to_thread(lambda: sorted(tmp_path.glob("analysis.sqlite.corrupt-*")))
+    assert await asyncio.to_thread(moved.read_bytes) == garbage

@@ -218,9 +218,30 @@ def test_high_return_fires_just_above_the_limit_and_not_just_below() -> None:
     assert judge(series(change=temps(95.0, 57.4)), outdoor_c=-5.0) == {}
 
 
-def test_a_high_return_explains_a_low_delta_t() -> None:
-    found = judge(series(change=temps(70.0, 60.0)), outdoor_c=5.0)  # ΔT 10 K, return over 52.5 °C
+def test_a_warm_return_at_every_load_is_a_high_return_not_a_low_delta_t() -> None:
+    # ΔT 10 K and a return over the 52.5 °C limit, the same at every load: a fouled heat exchanger.
+    found = judge(series(change=temps(70.0, 60.0)), outdoor_c=5.0)
     assert set(found) == {"high_return_temp"}
+
+
+def _leak(leak_m3h: float) -> Callable[[int, Hour], None]:
+    """A bypass from supply (90 °C) to return leaking ``leak_m3h`` whatever the load; the heat
+    exchanger itself returns 50 °C. The meter sees the mix: return (q·50 + leak·90) / (q + leak)."""
+
+    def change(_: int, h: Hour) -> None:
+        q = h.power / (volumetric_heat_kwh_per_m3_k(50.0) * 40.0)
+        h.supply, h.flow = 90.0, q + leak_m3h
+        h.ret = (q * 50.0 + leak_m3h * 90.0) / (q + leak_m3h)
+
+    return change
+
+
+def test_a_leaking_bypass_shows_as_low_delta_t_worst_at_low_load() -> None:
+    # Loads 50-95 kW: the heat exchanger's flow 1.09-2.06 m³/h plus a 2 m³/h leak gives a ΔT of
+    # 14.1 K in the low-load hours and 20.3 K in the high-load ones (ratio 0.69 < 0.9), ~17.5 K a day.
+    found = judge(series(change=_leak(2.0)), outdoor_c=-5.0)
+    assert set(found) == {"low_delta_t"}
+    assert found["low_delta_t"].value == pytest.approx(17.5, abs=0.5)
 
 
 def test_high_return_is_not_judged_in_summer() -> None:

@@ -342,8 +342,20 @@ def _alarm(ctx: _Ctx) -> Finding | None:
 # -- the substation's performance ------------------------------------------------------------------
 
 
+def season_outdoor_c(site_day: SiteDay, kpi: DayKpi, thresholds: Thresholds) -> float | None:
+    """The running mean outdoor temperature that decides the season: this day's and the history's
+    over the last ``running_days`` days (so that one cool summer day does not start the season)."""
+    if kpi.outdoor_temp_c is None:
+        return None
+    first = site_day.day - dt.timedelta(days=thresholds.heating_season.running_days - 1)
+    temps = [k.outdoor_temp_c for k in site_day.history if k.outdoor_temp_c is not None and first <= k.day]
+    temps.append(kpi.outdoor_temp_c)
+    return sum(temps) / len(temps)
+
+
 def _in_season(ctx: _Ctx) -> bool:
-    return ctx.thresholds.heating_season.contains(ctx.site_day.day, ctx.kpi.outdoor_temp_c)
+    outdoor = season_outdoor_c(ctx.site_day, ctx.kpi, ctx.thresholds)
+    return ctx.thresholds.heating_season.contains(ctx.site_day.day, outdoor)
 
 
 def _season_text(ctx: _Ctx) -> str:

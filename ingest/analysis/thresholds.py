@@ -25,10 +25,12 @@ class _Section(BaseModel):
 
 
 class HeatingSeason(_Section):
-    """A day is in the heating season when its mean outdoor temperature is below ``outdoor_below_c``;
-    without an outdoor temperature, when its month is one of ``months``."""
+    """A day is in the heating season when the mean outdoor temperature of it and the
+    ``running_days − 1`` days before is below ``outdoor_below_c``; without an outdoor temperature,
+    when its month is one of ``months``."""
 
     outdoor_below_c: float = 12.0
+    running_days: int = Field(default=7, ge=1, le=28)
     months: frozenset[int] = frozenset({1, 2, 3, 4, 5, 9, 10, 11, 12})
 
     @model_validator(mode="after")

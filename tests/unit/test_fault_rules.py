@@ -94,7 +94,9 @@ def series(
     return out
 
 
-def history_of(day: dt.date, days: int = 7, readings: float = 24 * 60.0) -> list[DayKpi]:
+def history_of(
+    day: dt.date, days: int = 7, readings: float = 24 * 60.0, outdoor_c: float = -5.0
+) -> list[DayKpi]:
     return [
         DayKpi(
             day=day - dt.timedelta(days=days - i),
@@ -106,7 +108,7 @@ def history_of(day: dt.date, days: int = 7, readings: float = 24 * 60.0) -> list
             specific_flow_m3_per_mwh=20.0,
             excess_flow_m3=0.0,
             peak_load_kw=95.0,
-            outdoor_temp_c=-5.0,
+            outdoor_temp_c=outdoor_c,
             hours=24.0,
             readings=readings,
             from_registers=True,
@@ -123,7 +125,7 @@ def judge(
     thresholds: Thresholds = TH,
     **kw: Any,
 ) -> dict[str, Finding]:
-    kw.setdefault("history", history_of(day))
+    kw.setdefault("history", history_of(day, outdoor_c=-5.0 if outdoor_c is None else outdoor_c))
     kw.setdefault("now_ns", day_bounds(day)[1])
     site_day = SiteDay("s1", "o1", "borlange", day, hours=hours, outdoor_temp_c=outdoor_c, **kw)
     kpi = day_kpi(site_day, thresholds)
@@ -503,6 +505,20 @@ def test_summer_bypass_fires_below_15_k_out_of_the_heating_season(ret: float, fi
     if fires:
         assert found["summer_bypass"].value == pytest.approx(14.9)
         assert set(found) == {"summer_bypass"}
+
+
+def test_one_cool_summer_day_does_not_start_the_heating_season() -> None:
+    def change(_: int, h: Hour) -> None:
+        h.supply, h.ret, h.power = 62.0, 48.0, 3.0  # ΔT 14 K, the return under its 50 °C limit
+
+    # 11 °C today after six days at 16 °C: the 7-day running mean is 15.3 °C, out of the season.
+    warm = history_of(SUMMER, days=6, outdoor_c=16.0)
+    found = judge(series(SUMMER, change), SUMMER, outdoor_c=11.0, history=warm)
+    assert set(found) == {"summer_bypass"}
+    # After six days at 9 °C it is the heating season (mean 9.3 °C): the same day is a low ΔT.
+    cool = history_of(SUMMER, days=6, outdoor_c=9.0)
+    found = judge(series(SUMMER, change), SUMMER, outdoor_c=11.0, history=cool)
+    assert set(found) == {"low_delta_t"}
 
 
 def test_low_delta_t_in_winter_is_not_a_summer_bypass() -> None:

@@ -388,6 +388,10 @@ def _low_delta_t(ctx: _Ctx) -> Finding | None:
         return None
     if k.heat_kwh < p.min_heat_kwh or k.delta_t_k >= p.min_delta_t_k:
         return None
+    elasticity = leak_elasticity(ctx.site_day, ctx.thresholds)
+    hint = ""
+    if elasticity is not None and elasticity >= p.leak_elasticity:
+        hint = f"; the ΔT falls with the load (elasticity {elasticity:.2f}), as a leaking bypass makes it"
     return Finding(
         code="low_delta_t",
         since_s=ctx.since("low_delta_t", ctx.day_start_ns),
@@ -395,7 +399,7 @@ def _low_delta_t(ctx: _Ctx) -> Finding | None:
         threshold=p.min_delta_t_k,
         text=(
             f"ΔT {k.delta_t_k:.1f} K < {p.min_delta_t_k:g} K over {k.hours:g} h "
-            f"({k.heat_kwh:.0f} kWh, {k.volume_m3 or 0.0:.1f} m³) {_season_text(ctx)}."
+            f"({k.heat_kwh:.0f} kWh, {k.volume_m3 or 0.0:.1f} m³) {_season_text(ctx)}{hint}."
         ),
     )
 
@@ -518,16 +522,9 @@ def detect(site_day: SiteDay, kpi: DayKpi, thresholds: Thresholds) -> list[Findi
         if finding is not None:
             found[finding.code] = finding
     if not found.keys() & _METER_FAULTS:
-        high, low = _high_return(ctx), _low_delta_t(ctx)
-        if high is not None and low is not None:
-            # Both symptoms: the hours tell a leak (low ΔT worst at low load) from a fouled exchanger.
-            elasticity = leak_elasticity(ctx.site_day, ctx.thresholds)
-            leak = elasticity is not None and elasticity >= ctx.thresholds.low_delta_t.leak_elasticity
-            high, low = (None, low) if leak else (high, None)
-        for finding in (high, low):
-            if finding is not None:
-                found[finding.code] = finding
-        for finding in (_summer_bypass(ctx), _signature(ctx)):
+        # A warm return and a low ΔT are both reported when both hold: each is true, and each
+        # costs the utility in its own way (condensation at the plant, pumping).
+        for finding in (_high_return(ctx), _low_delta_t(ctx), _summer_bypass(ctx), _signature(ctx)):
             if finding is not None:
                 found[finding.code] = finding
     assert found.keys() <= FAULTS.keys()

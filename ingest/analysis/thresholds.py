@@ -55,9 +55,9 @@ class LowDeltaT(_Section):
     min_delta_t_k: float = Field(default=20.0, gt=0)
     min_heat_kwh: float = Field(default=10.0, ge=0)  # a day with less heat says nothing about cooling
     min_hours: float = Field(default=6.0, ge=1, le=25)
-    # With a high return too: the low ΔT is a leak's when the hourly ΔT follows the load with at
-    # least this elasticity (rules.leak_elasticity), judged only on days whose low-load hours
-    # carry at most max_load_ratio of the high-load hours' load; else the high return is the finding.
+    # The finding's text names a leaking bypass as the likely cause when the hourly ΔT follows the
+    # load with at least this elasticity (rules.leak_elasticity), judged only on days whose low-load
+    # hours carry at most max_load_ratio of the high-load hours' load.
     leak_elasticity: float = Field(default=0.2, gt=0, le=1)
     max_load_ratio: float = Field(default=0.9, gt=0, lt=1)
 

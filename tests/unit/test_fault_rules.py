@@ -220,10 +220,12 @@ def test_high_return_fires_just_above_the_limit_and_not_just_below() -> None:
     assert judge(series(change=temps(95.0, 57.4)), outdoor_c=-5.0) == {}
 
 
-def test_a_warm_return_at_every_load_is_a_high_return_not_a_low_delta_t() -> None:
-    # ΔT 10 K and a return over the 52.5 °C limit, the same at every load: a fouled heat exchanger.
+def test_a_warm_return_and_a_low_delta_t_are_both_reported() -> None:
+    # ΔT 10 K and a return over the 52.5 °C limit, the same at every load (a fouled exchanger):
+    # both are true; the text names no bypass (the ΔT does not follow the load).
     found = judge(series(change=temps(70.0, 60.0)), outdoor_c=5.0)
-    assert set(found) == {"high_return_temp"}
+    assert set(found) == {"high_return_temp", "low_delta_t"}
+    assert "bypass" not in found["low_delta_t"].text
 
 
 def _leak(leak_m3h: float) -> Callable[[int, Hour], None]:
@@ -242,8 +244,23 @@ def test_a_leaking_bypass_shows_as_low_delta_t_worst_at_low_load() -> None:
     # Loads 50-95 kW: the heat exchanger's flow 1.09-2.06 m³/h plus a 2 m³/h leak gives a ΔT of
     # 14.1 K in the low-load hours and 20.3 K in the high-load ones (ratio 0.69 < 0.9), ~17.5 K a day.
     found = judge(series(change=_leak(2.0)), outdoor_c=-5.0)
-    assert set(found) == {"low_delta_t"}
+    assert set(found) == {"low_delta_t", "high_return_temp"}
     assert found["low_delta_t"].value == pytest.approx(17.5, abs=0.5)
+    # The elasticity estimates the leak's share of the flow: 2 / (2.06 + 2) = 0.49 at high load to
+    # 2 / (1.09 + 2) = 0.65 at low load.
+    text = found["low_delta_t"].text
+    assert "as a leaking bypass makes it" in text
+    elasticity = float(text.split("elasticity ")[1].split(")")[0])
+    assert 0.45 < elasticity < 0.7
+
+
+def test_the_leak_elasticity_needs_loads_that_vary() -> None:
+    def change(i: int, h: Hour) -> None:
+        h.power = 80.0 + 0.5 * (i % 2)  # the low-load third carries 99 % of the high-load third's load
+        _leak(2.0)(i, h)
+
+    found = judge(series(change=change), outdoor_c=-5.0)
+    assert "bypass" not in found["low_delta_t"].text
 
 
 def test_high_return_is_not_judged_in_summer() -> None:

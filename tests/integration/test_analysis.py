@@ -438,3 +438,24 @@ async def test_a_damaged_analysis_store_is_moved_aside_counted_and_the_service_r
         assert service.analysis.pending == []
     [moved] = await asyncio.to_thread(lambda: sorted(tmp_path.glob("analysis.sqlite.corrupt-*")))
     assert await asyncio.to_thread(moved.read_bytes) == garbage
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["in-one-call", "day-by-day"])
+async def test_a_fault_that_goes_on_the_next_day_keeps_the_start_of_its_episode(
+    isolated: Isolation, together: bool
+) -> None:
+    lines = weather_lines(PREVIOUS) + weather_lines(DAY)
+    for day, energy0, volume0 in ((PREVIOUS, 1000.0, 100.0), (DAY, 1960.0, 196.0)):
+        lines += heat_lines(
+            "hm2", "s2", day, volume_step=1.0, return_c=48.0, energy0=energy0, volume0=volume0, supply_c=56.0
+        )
+    async with InfluxClient(isolated.services.influx_url, isolated.db, timeout_s=60.0) as influx:
+        await store_and_roll(influx, lines, [PREVIOUS, DAY])
+        if together:
+            await analysed(influx, await analyser(now_after(DAY)).analyse(influx, [PREVIOUS, DAY]))
+        else:
+            await analysed(influx, await analyser(now_after(DAY)).analyse(influx, [PREVIOUS]))
+            await analysed(influx, await analyser(now_after(DAY)).analyse(influx, [DAY]))
+    low = fault_rows(isolated, "s2")["low_delta_t"]
+    assert low["active"] == 1.0
+    assert low["since_s"] == rollups.local_midnight_ns(PREVIOUS) // NS

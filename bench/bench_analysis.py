@@ -8,7 +8,7 @@ district-heating rows per site: the previous and the analysed day, 15-minute rea
 sums, extremes and registers; three weather stations' day; ``--window-days`` of stored
 ``substation_kpi`` history per site, so every site fits an energy signature; about 10 % of sites
 cool badly), then the analysis of the day is timed as the runner does it:
-``SubstationAnalyser.analyse`` (its five concurrent statements for all sites, the KPI formulas
+``SubstationAnalyser.analyse`` (its six concurrent statements for all sites, the KPI formulas
 and every rule per site) and the write of its lines into ``rollup_1d``. The baseline, in the
 same run on the same rows: the daily roll-up of the same day's district heating
 (``Roller.roll_days``: one statement over the same hourly rows, one point per site).
@@ -235,8 +235,8 @@ def main() -> None:
     print(f"machine: {machine()}\nload average at start: {load_average()}", flush=True)
     asyncio.run(run(args.sizes, args.window_days))
     print(
-        "  analysis: analyse() (5 statements for all sites + KPIs and rules per site) and the write;"
-        " queries: the 5 statements alone; baseline: the daily roll-up of the same day (Roller.roll_days)"
+        "  analysis: analyse() (6 statements for all sites + KPIs and rules per site) and the write;"
+        " queries: the 6 statements alone; baseline: the daily roll-up of the same day (Roller.roll_days)"
     )
     print(f"load average at end: {load_average()}")
 

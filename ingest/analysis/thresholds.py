@@ -124,7 +124,10 @@ class MeterAlarm(_Section):
 class SignatureDeviation(_Section):
     band_pct: float = Field(default=25.0, gt=0)
     min_days: int = Field(default=3, ge=1, le=30)
-    min_r2: float = Field(default=0.6, ge=0, le=1)  # a signature that explains less is no reference
+    # A signature is a reference only when the history days inside its band scatter around it by
+    # at most this (RMS of (heat − expected) / expected over at least min_reference_days days).
+    max_scatter_pct: float = Field(default=10.0, gt=0)
+    min_reference_days: int = Field(default=7, ge=2, le=366)
     min_deviation_kwh: float = Field(default=24.0, ge=0)  # per day: ignores percentages of tiny loads
 
 

@@ -458,24 +458,21 @@ def test_a_zero_info_code_and_an_ignored_bit_are_silent() -> None:
 # -- signature deviation ---------------------------------------------------------------------------
 
 
-def _sig_day(day: dt.date, heat: float, expected: float = 1000.0, r2: float = 0.9) -> DayKpi:
+def _sig_day(day: dt.date, heat: float, expected: float = 1000.0) -> DayKpi:
     return dataclasses.replace(
-        history_of(day, 1)[0], day=day, heat_kwh=heat, signature_expected_kwh=expected, signature_r2=r2
+        history_of(day, 1)[0], day=day, heat_kwh=heat, signature_expected_kwh=expected, signature_r2=0.9
     )
 
 
-def _judge_signature(today_heat: float, previous: list[float], **kw: Any) -> dict[str, Finding]:
-    site_day = SiteDay(
-        "s1",
-        "o1",
-        None,
-        WINTER,
-        day_bounds(WINTER)[1],
-        series(),
-        -5.0,
-        history=[_sig_day(WINTER - dt.timedelta(days=len(previous) - i), h) for i, h in enumerate(previous)],
-    )
-    kpi = _sig_day(WINTER, today_heat, **kw)
+def _judge_signature(
+    today_heat: float, previous: list[float], *, expected: float = 1000.0, reference_scatter: float = 0.02
+) -> dict[str, Finding]:
+    """Ten days that followed the signature within ±``reference_scatter``, then ``previous``, then today."""
+    reference = [expected * (1 + reference_scatter * (-1) ** i) for i in range(10)]
+    heats = [*reference, *previous]
+    history = [_sig_day(WINTER - dt.timedelta(days=len(heats) - i), h, expected) for i, h in enumerate(heats)]
+    site_day = SiteDay("s1", "o1", None, WINTER, day_bounds(WINTER)[1], series(), -5.0, history=history)
+    kpi = _sig_day(WINTER, today_heat, expected)
     return {f.code: f for f in detect(site_day, kpi, TH)}
 
 
@@ -500,13 +497,54 @@ def test_days_on_both_sides_of_the_band_are_not_one_deviation() -> None:
     assert "signature_deviation" not in _judge_signature(1400.0, [600.0, 1400.0])
 
 
-def test_a_poor_signature_is_no_reference() -> None:
-    assert "signature_deviation" not in _judge_signature(1400.0, [1400.0, 1400.0], r2=0.5)
+@pytest.mark.parametrize(("scatter", "fires"), [(0.099, True), (0.101, False)])
+def test_a_signature_that_scatters_by_more_than_10_percent_is_no_reference(
+    scatter: float, fires: bool
+) -> None:
+    # The reference days lie at ±scatter around the expectation: their RMS error is scatter.
+    found = _judge_signature(1400.0, [1400.0, 1400.0], reference_scatter=scatter)
+    assert ("signature_deviation" in found) is fires
+
+
+def test_a_signature_needs_seven_reference_days() -> None:
+    site_day = SiteDay(
+        "s1",
+        "o1",
+        None,
+        WINTER,
+        day_bounds(WINTER)[1],
+        series(),
+        -5.0,
+        history=[
+            _sig_day(WINTER - dt.timedelta(days=3 - i), h) for i, h in enumerate([1000.0, 1400.0, 1400.0])
+        ],
+    )
+    assert detect(site_day, _sig_day(WINTER, 1400.0), TH) == []
 
 
 def test_a_small_load_needs_a_deviation_in_kwh_too() -> None:
     # 30 kWh against 20 expected is +50 % but only 10 kWh: below the 24 kWh floor.
     assert "signature_deviation" not in _judge_signature(30.0, [30.0, 30.0], expected=20.0)
+
+
+def test_a_flat_summer_signature_is_a_reference_too() -> None:
+    # Hot water only: r² says nothing (no weather dependence), the base load is followed within 2 %.
+    site_day = SiteDay(
+        "s1",
+        "o1",
+        None,
+        SUMMER,
+        day_bounds(SUMMER)[1],
+        series(SUMMER),
+        16.0,
+        history=[
+            dataclasses.replace(_sig_day(SUMMER - dt.timedelta(days=12 - i), h, 200.0), signature_r2=0.05)
+            for i, h in enumerate([200.0 * (1 + 0.02 * (-1) ** i) for i in range(10)] + [300.0, 300.0])
+        ],
+        open_findings={},
+    )
+    kpi = dataclasses.replace(_sig_day(SUMMER, 300.0, 200.0), signature_r2=0.05)
+    assert [f.code for f in detect(site_day, kpi, TH)] == ["signature_deviation"]
 
 
 # -- summer bypass ---------------------------------------------------------------------------------

@@ -128,7 +128,7 @@ class SignatureDeviation(_Section):
     # at most this (RMS of (heat − expected) / expected over at least min_reference_days days).
     max_scatter_pct: float = Field(default=10.0, gt=0)
     min_reference_days: int = Field(default=7, ge=2, le=366)
-    min_deviation_kwh: float = Field(default=24.0, ge=0)  # per day: ignores percentages of tiny loads
+    min_deviation_kwh: float = Field(default=5.0, ge=0)  # per day: ignores percentages of tiny loads
 
 
 class SummerBypass(_Section):

@@ -523,8 +523,9 @@ def test_a_signature_needs_seven_reference_days() -> None:
 
 
 def test_a_small_load_needs_a_deviation_in_kwh_too() -> None:
-    # 30 kWh against 20 expected is +50 % but only 10 kWh: below the 24 kWh floor.
-    assert "signature_deviation" not in _judge_signature(30.0, [30.0, 30.0], expected=20.0)
+    # 14 kWh against 10 expected is +40 % but only 4 kWh: below the 5 kWh floor; 16 kWh is 6 kWh over.
+    assert "signature_deviation" not in _judge_signature(14.0, [14.0, 14.0], expected=10.0)
+    assert "signature_deviation" in _judge_signature(16.0, [16.0, 16.0], expected=10.0)
 
 
 def test_a_flat_summer_signature_is_a_reference_too() -> None:

@@ -386,7 +386,8 @@ def _low_delta_t(ctx: _Ctx) -> Finding | None:
     p, k = ctx.thresholds.low_delta_t, ctx.kpi
     if not _in_season(ctx) or k.delta_t_k is None or k.heat_kwh is None or k.hours < p.min_hours:
         return None
-    if k.heat_kwh < p.min_heat_kwh or k.delta_t_k >= p.min_delta_t_k:
+    limit = p.limit_k(k.outdoor_temp_c)
+    if k.heat_kwh < p.min_heat_kwh or k.delta_t_k >= limit:
         return None
     elasticity = leak_elasticity(ctx.site_day, ctx.thresholds)
     hint = ""
@@ -396,9 +397,9 @@ def _low_delta_t(ctx: _Ctx) -> Finding | None:
         code="low_delta_t",
         since_s=ctx.since("low_delta_t", ctx.day_start_ns),
         value=k.delta_t_k,
-        threshold=p.min_delta_t_k,
+        threshold=limit,
         text=(
-            f"ΔT {k.delta_t_k:.1f} K < {p.min_delta_t_k:g} K over {k.hours:g} h "
+            f"ΔT {k.delta_t_k:.1f} K < {limit:.1f} K over {k.hours:g} h "
             f"({k.heat_kwh:.0f} kWh, {k.volume_m3 or 0.0:.1f} m³) {_season_text(ctx)}{hint}."
         ),
     )

@@ -169,18 +169,28 @@ def test_a_healthy_substation_raises_nothing(
 # -- low ΔT --------------------------------------------------------------------------------------
 
 
-def test_low_delta_t_fires_below_20_k_in_the_heating_season() -> None:
-    found = judge(series(change=temps(70.0, 50.2)), outdoor_c=-5.0)  # ΔT 19.8 K
+def test_the_low_delta_t_limit_follows_the_outdoor_temperature() -> None:
+    p = TH.low_delta_t
+    assert p.limit_k(8.0) == 17.0
+    assert p.limit_k(15.0) == 17.0
+    assert p.limit_k(-20.0) == 30.0
+    assert p.limit_k(-25.0) == 30.0
+    # −6 °C is half-way from +8 to −20: 17 + (30 − 17) · 14 / 28 = 23.5 K
+    assert p.limit_k(-6.0) == pytest.approx(23.5)
+
+
+def test_low_delta_t_fires_below_its_limit_in_the_heating_season() -> None:
+    found = judge(series(change=temps(75.0, 51.6)), outdoor_c=-6.0)  # ΔT 23.4 K < 23.5 K
     assert set(found) == {"low_delta_t"}
     f = found["low_delta_t"]
-    assert f.value == pytest.approx(19.8)
-    assert f.threshold == 20.0
+    assert f.value == pytest.approx(23.4)
+    assert f.threshold == pytest.approx(23.5)
     assert f.since_s == day_bounds(WINTER)[0] / NS
-    assert "ΔT 19.8 K < 20 K" in f.text
+    assert "ΔT 23.4 K < 23.5 K" in f.text
 
 
 def test_low_delta_t_edge_just_above_the_threshold_is_silent() -> None:
-    assert judge(series(change=temps(70.0, 49.9)), outdoor_c=-5.0) == {}  # ΔT 20.1 K
+    assert judge(series(change=temps(75.0, 51.4)), outdoor_c=-6.0) == {}  # ΔT 23.6 K
 
 
 def test_low_delta_t_is_not_judged_out_of_the_heating_season() -> None:
@@ -204,24 +214,24 @@ def test_an_episode_goes_on_from_the_day_it_began() -> None:
 
 def test_high_return_limit_follows_the_outdoor_temperature() -> None:
     p = TH.high_return_temp
-    assert p.limit_c(10.0) == 50.0
-    assert p.limit_c(20.0) == 50.0
+    assert p.limit_c(10.0) == 51.0
+    assert p.limit_c(20.0) == 51.0
     assert p.limit_c(-20.0) == 65.0
     assert p.limit_c(-30.0) == 65.0
-    # −5 °C is half-way from +10 to −20: 50 + (65 − 50) · 15 / 30 = 57.5 °C
-    assert p.limit_c(-5.0) == pytest.approx(57.5)
+    # −5 °C is half-way from +10 to −20: 51 + (65 − 51) · 15 / 30 = 58 °C
+    assert p.limit_c(-5.0) == pytest.approx(58.0)
 
 
 def test_high_return_fires_just_above_the_limit_and_not_just_below() -> None:
-    found = judge(series(change=temps(95.0, 57.6)), outdoor_c=-5.0)
+    found = judge(series(change=temps(95.0, 58.1)), outdoor_c=-5.0)
     assert set(found) == {"high_return_temp"}
-    assert found["high_return_temp"].value == pytest.approx(57.6)
-    assert found["high_return_temp"].threshold == pytest.approx(57.5)
-    assert judge(series(change=temps(95.0, 57.4)), outdoor_c=-5.0) == {}
+    assert found["high_return_temp"].value == pytest.approx(58.1)
+    assert found["high_return_temp"].threshold == pytest.approx(58.0)
+    assert judge(series(change=temps(95.0, 57.9)), outdoor_c=-5.0) == {}
 
 
 def test_a_warm_return_and_a_low_delta_t_are_both_reported() -> None:
-    # ΔT 10 K and a return over the 52.5 °C limit, the same at every load (a fouled exchanger):
+    # ΔT 10 K and a return over the 53.3 °C limit, the same at every load (a fouled exchanger):
     # both are true; the text names no bypass (the ΔT does not follow the load).
     found = judge(series(change=temps(70.0, 60.0)), outdoor_c=5.0)
     assert set(found) == {"high_return_temp", "low_delta_t"}
@@ -592,17 +602,17 @@ def test_the_shipped_file_holds_the_models_defaults() -> None:
 
 def test_a_partial_file_keeps_the_other_defaults(tmp_path: Path) -> None:
     path = tmp_path / "t.yaml"
-    path.write_text("low_delta_t:\n  min_delta_t_k: 25\n", encoding="utf-8")
+    path.write_text("low_delta_t:\n  limit_mild_k: 25\n", encoding="utf-8")
     loaded = Thresholds.load(path)
-    assert loaded.low_delta_t.min_delta_t_k == 25.0
+    assert loaded.low_delta_t.limit_mild_k == 25.0
     assert loaded.high_return_temp == Thresholds().high_return_temp
 
 
 @pytest.mark.parametrize(
     ("text", "says"),
     [
-        ("low_delta_t:\n  min_delta_tk: 25\n", "low_delta_t.min_delta_tk"),
-        ("low_delta_t:\n  min_delta_t_k: warm\n", "low_delta_t.min_delta_t_k"),
+        ("low_delta_t:\n  limit_mildk: 25\n", "low_delta_t.limit_mildk"),
+        ("low_delta_t:\n  limit_mild_k: warm\n", "low_delta_t.limit_mild_k"),
         ("silent_meter:\n  k: 0\n", "silent_meter.k"),
         ("high_return_temp:\n  cold_outdoor_c: 20\n", "high_return_temp"),
         ("meter_alarm:\n  ignore_bits: [40]\n", "meter_alarm"),

@@ -124,13 +124,10 @@ def _weighted(pairs: Sequence[tuple[float, float]]) -> float | None:
 def deviation_pct(kpi: DayKpi, thresholds: Thresholds) -> float | None:
     """The day's signed deviation from its own signature in %, when outside the band; else None.
 
-    Outside the band: more than ``band_pct`` % and ``min_deviation_kwh`` from the expectation of a
-    signature with r² ≥ ``min_r2`` (a weaker signature is no reference).
+    Outside the band: more than ``band_pct`` % and ``min_deviation_kwh`` from the expectation.
     """
     p = thresholds.signature_deviation
-    if kpi.heat_kwh is None or kpi.signature_expected_kwh is None or kpi.signature_r2 is None:
-        return None
-    if kpi.signature_r2 < p.min_r2 or kpi.signature_expected_kwh <= 0:
+    if kpi.heat_kwh is None or kpi.signature_expected_kwh is None or kpi.signature_expected_kwh <= 0:
         return None
     diff = kpi.heat_kwh - kpi.signature_expected_kwh
     pct = 100.0 * diff / kpi.signature_expected_kwh

@@ -460,3 +460,56 @@ async def test_a_fault_that_goes_on_the_next_day_keeps_the_start_of_its_episode(
     low = fault_rows(isolated, "s2")["low_delta_t"]
     assert low["active"] == 1.0
     assert low["since_s"] == rollups.local_midnight_ns(PREVIOUS) // NS
+
+
+def test_python_m_ingest_analyse_analyses_a_range_and_prints_its_summary(
+    isolated: Isolation, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    async def prepare() -> None:
+        async with InfluxClient(isolated.services.influx_url, isolated.db, timeout_s=60.0) as influx:
+            await store_and_roll(influx, city_lines(), [PREVIOUS, DAY])
+
+    asyncio.run(prepare())
+    assets = tmp_path / "assets.json"  # JSON is YAML
+    assets.write_bytes(orjson.dumps(REGISTRY.assets.model_dump(mode="json")))
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("INFLUX_", "MQTT_", "INGEST_", "ASSETS_"))
+    }
+    env = {
+        **clean,
+        "INFLUX_URL": isolated.services.influx_url,
+        "INFLUX_DB": isolated.db,
+        "ASSETS_FILE": str(assets),
+        "INGEST_DATA_DIR": str(tmp_path / "data"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "ingest", "analyse", "--start", "2026-11-09", "--end", "2026-11-10T23:00"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        "analyse: 2 days (2026-11-09 to 2026-11-10, Europe/Stockholm), 2 sites"
+    ), result
+    assert "low_delta_t 1" in result.stdout
+    assert fault_rows(isolated, "s2")["low_delta_t"]["active"] == 1.0
+    bad = subprocess.run(
+        [sys.executable, "-m", "ingest", "analyse", "--start", "2026-11-10", "--end", "2026-11-09"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (bad.returncode, bad.stderr.strip()) == (2, "analyse: --end must not be before --start")

@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         help="serve /metrics, /healthz, /readyz on INGEST_HTTP_HOST at this port (default: none)",
     )
     _add_rollup_parser(sub)  # roll-ups (issue 14)
+    _add_analyse_parser(sub)  # the daily analysis (issue 15)
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
     if args.command == "deadletters" and args.action in ("counts", "list"):
@@ -124,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         return _energy(settings, factors, registry, args)
     if args.command == "rollup":
         return _rollup(settings, args)
+    if args.command == "analyse":
+        return _analyse(settings, args)
 
     from ingest.service import IngestService
 
@@ -251,6 +254,16 @@ def _energy(
             follower.rollups = RollupMaintainer.for_settings(
                 settings, follower.metrics.registry, role="follower", influx=influx
             )
+            from ingest.analysis.runner import AnalysisRunner  # the daily analysis (issue 15)
+
+            follower.analysis = AnalysisRunner.for_settings(
+                settings,
+                registry,
+                follower.metrics.registry,
+                role="follower",
+                rollups=follower.rollups,
+                influx=influx,
+            )
             if not args.follow:
                 await follower.run_once()
                 return
@@ -309,6 +322,32 @@ def _rollup(settings: IngestSettings, args: argparse.Namespace) -> int:
     from ingest.rollup.cli import rollup_command
 
     return asyncio.run(rollup_command(settings, args.start, args.end))
+
+
+# -- the daily analysis (issue 15) -----------------------------------------------------------------
+
+
+def _add_analyse_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    an = sub.add_parser(
+        "analyse",
+        help="analyse a range of local days: substation KPIs and faults (docs/substations.md)",
+        description="Recomputes the daily analysis (substation_kpi, substation_fault) of every local day "
+        "from --start's to --end's, both included, from the roll-ups (run `rollup` first for history "
+        "without them). Idempotent. Needs ASSETS_FILE. Exit 0 done, 1 InfluxDB failed, 2 usage.",
+    )
+    an.add_argument(
+        "--start", required=True, type=_local_moment, help="a date or time; no offset = Europe/Stockholm"
+    )
+    an.add_argument("--end", required=True, type=_local_moment, help="a date or time, its day included")
+
+
+def _analyse(settings: IngestSettings, args: argparse.Namespace) -> int:
+    from ingest.analysis.cli import analyse_command
+
+    if settings.assets_file is None:
+        raise ConfigError("ASSETS_FILE is not set: the analysis reads the registry's heat meters")
+    registry = Registry.load(settings.assets_file)
+    return asyncio.run(analyse_command(settings, registry, args.start, args.end))
 
 
 if __name__ == "__main__":

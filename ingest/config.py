@@ -55,6 +55,13 @@ class IngestSettings(MqttSettings, InfluxSettings):
     ingest_rollup_delay_s: float = Field(default=60.0, ge=0, le=86400)
     ingest_raw_retention_days: float = Field(default=430.0, ge=0)  # 0 = infinite
     ingest_rollup_retention_days: float = Field(default=3660.0, ge=0)  # 0 = infinite
+    # Substation fault rules (issue 15, docs/substations.md): thresholds YAML; None = shipped defaults.
+    ingest_fault_thresholds_file: Path | None = None
+    # The daily analysis (issues 15, 16; ingest/analysis/runner.py). "auto": wherever the roll-ups are
+    # maintained; "on": in the service regardless; "off": nowhere. Today is re-analysed every interval.
+    ingest_analysis: Literal["auto", "on", "off"] = "auto"
+    ingest_analysis_interval_s: float = Field(default=120.0, gt=0, le=86400)
+    ingest_analysis_window_days: int = Field(default=28, ge=7, le=366)  # the trailing window (signature)
 
     @field_validator("ingest_raw_retention_days")
     @classmethod

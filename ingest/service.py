@@ -31,6 +31,7 @@ from energy_core.replay import publish_messages
 from energy_core.timeutil import NS
 from ingest.adapters import DEFAULT_VENDOR_MAPS, Router, default_routes
 from ingest.adapters.sparkplug import SparkplugAdapter
+from ingest.analysis.runner import AnalysisRunner
 from ingest.batch import Batcher
 from ingest.commits import Committer
 from ingest.config import IngestSettings
@@ -71,6 +72,7 @@ class IngestService:
     rebirths: RebirthRequester | None  # None when no route reads Sparkplug
     rollups: RollupMaintainer | None  # None when INGEST_ROLLUP says another process maintains them
     healer: Healer  # late register readings: energy and emissions recomputed (docs/emissions.md)
+    analysis: AnalysisRunner | None  # the daily analysis (issues 15, 16): None per INGEST_ANALYSIS
 
     def __init__(self, settings: IngestSettings, registry: Registry) -> None:
         self.settings = settings
@@ -150,6 +152,12 @@ class IngestService:
         if self.rollups is not None:
             stack.push_async_callback(self.rollups.aclose)
             self.sink.on_written.append(self.rollups.written)
+        # The daily analysis: told which days each roll-up round rewrote (INGEST_ANALYSIS).
+        self.analysis = AnalysisRunner.for_settings(
+            settings, self.registry, metrics.registry, role="service", rollups=self.rollups
+        )
+        if self.analysis is not None:
+            stack.push_async_callback(self.analysis.aclose)
         # Late registers (a back-fill in front of live data) heal energy, emissions and roll-ups.
         self.healer = Healer.for_service(
             settings,
@@ -211,6 +219,8 @@ class IngestService:
             helpers.append(tasks.create_task(self.healer.run(self._stopping), name="energy-healer"))
             if self.rollups is not None:  # what is left stays dirty in rollups.sqlite for the next start
                 helpers.append(tasks.create_task(self.rollups.run(), name="rollup-maintainer"))
+            if self.analysis is not None:  # what is left stays in analysis.sqlite for the next start
+                helpers.append(tasks.create_task(self.analysis.run(), name="analysis-runner"))
 
             await self._stopping.wait()
             log.info("shutdown_started")

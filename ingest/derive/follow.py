@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import TYPE_CHECKING
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter
@@ -36,6 +37,9 @@ from energy_core.timeutil import HOUR_NS
 from ingest.derive.backfill import BackfillReport, IntervalMemo, backfill
 from ingest.derive.plausible import EnergyLimits
 from ingest.rollup import RollupMaintainer
+
+if TYPE_CHECKING:
+    from ingest.analysis.runner import AnalysisRunner
 
 log = structlog.get_logger("ingest.follow")
 
@@ -82,6 +86,8 @@ class EnergyFollower:
         self.last_pass_ok = False
         # Roll-ups (issue 14): with INGEST_ENERGY=off the follower maintains them (docs/rollups.md).
         self.rollups: RollupMaintainer | None = None
+        # The daily analysis (issues 15, 16): runs after the roll-ups of each pass (never raises).
+        self.analysis: AnalysisRunner | None = None
 
     async def run_once(self, now_ns: int | None = None) -> BackfillReport:
         """One pass over [now − window, now]; raises InfluxFailure when InfluxDB fails."""
@@ -97,6 +103,8 @@ class EnergyFollower:
         if self.rollups is not None:  # every measurement's hours in the window (never raises)
             await self.rollups.mark_range(end_ns - self.window_ns, end_ns)
             await self.rollups.run_round()
+        if self.analysis is not None:
+            await self.analysis.run_due()
         self.metrics.implausible.inc(report.implausible)
         log.info(
             "energy_follow_pass",

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Literal
 
 import structlog
@@ -100,6 +100,9 @@ class RollupMaintainer:
         self._policies: PolicyOutcome = "deferred"  # "refused": logged once, never asked again
         self._retry_s = RETRY_MIN_S
         self._owns_client = False
+        # Told the buckets of each local day a round rolled, after they were written and before
+        # they are forgotten (the daily analysis, ingest/analysis/runner.py). Must not raise.
+        self.on_rolled: list[Callable[[list[Key]], Awaitable[None]]] = []
         if store is not None:
             left = store.load()
             if left:
@@ -244,6 +247,8 @@ class RollupMaintainer:
                 self.dirty.forget(keys)
                 await self._unpersist(keys)
             else:
+                for listener in self.on_rolled:
+                    await listener(list(keys))
                 await self._unpersist(self.dirty.done(keys, time.monotonic()))
             for key in keys:
                 snapshot.pop(key)

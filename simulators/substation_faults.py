@@ -6,7 +6,7 @@ end, if it ends); it is not a label on the data. What each one does, and which c
 
 - ``fouled_exchanger`` (``high_return_temp``): the exchanger cools less: return 10–20 K warmer,
   more flow for the same heat;
-- ``leaking_bypass`` (``low_delta_t``): 40–60 % of the supply water short-circuits into the
+- ``leaking_bypass`` (``low_delta_t``): 50–70 % of the supply water short-circuits into the
   return, the measured ΔT shrinks by that share;
 - ``stuck_energy_register`` / ``stuck_volume_register`` (same codes): the register stops while
   flow (and power) go on;
@@ -64,7 +64,7 @@ class SubstationFault(StrEnum):
 
 # The analysis's code for each fault, and the codes its physics may also trigger (not false alarms).
 CODES: dict[SubstationFault, tuple[str, tuple[str, ...]]] = {
-    SubstationFault.FOULED_EXCHANGER: ("high_return_temp", ("low_delta_t",)),
+    SubstationFault.FOULED_EXCHANGER: ("high_return_temp", ("low_delta_t", "summer_bypass")),
     SubstationFault.LEAKING_BYPASS: ("low_delta_t", ("high_return_temp", "summer_bypass")),
     SubstationFault.STUCK_ENERGY_REGISTER: ("stuck_energy_register", ("signature_deviation", "low_delta_t")),
     SubstationFault.STUCK_VOLUME_REGISTER: ("stuck_volume_register", ()),
@@ -163,7 +163,7 @@ def _magnitude(kind: SubstationFault, rng: random.Random) -> float:
     if kind is SubstationFault.FOULED_EXCHANGER:
         return round(rng.uniform(10.0, 20.0), 2)  # K warmer return
     if kind is SubstationFault.LEAKING_BYPASS:
-        return round(rng.uniform(0.4, 0.6), 3)  # share of the flow that short-circuits
+        return round(rng.uniform(0.5, 0.7), 3)  # share of the flow that short-circuits
     if kind is SubstationFault.BAD_CONTROL:
         # Mostly over-heating (a broken outdoor sensor, a raised curve); some under-heating.
         return round(rng.uniform(1.35, 1.6) if rng.random() < 0.7 else rng.uniform(0.6, 0.7), 3)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from bench.bench_faults import score_classes, score_codes
 from energy_core.analysis import FAULTS
 from simulators.__main__ import main
 from simulators.city import Format, build_city
@@ -17,6 +18,7 @@ from simulators.heat import HeatMeter, rho_cp_kwh_per_m3k
 from simulators.simulation import Simulation
 from simulators.substation_faults import (
     INFO_CODE_FLOW_SENSOR_WEAK_OR_AIR,
+    GroundTruth,
     MeterFault,
     SubstationFault,
     plan,
@@ -260,3 +262,24 @@ def test_the_report_holds_the_ground_truth(tmp_path):
     assert set(first) >= {"site", "device", "code", "start", "end"}
     assert first["code"] in FAULTS
     assert first["start"].startswith("2026-10")
+
+
+def test_the_detection_bench_scores_recall_time_to_detect_and_precision_by_hand():
+    oct_2_local_midnight_ns = int(datetime(2026, 10, 1, 22, tzinfo=UTC).timestamp()) * 1_000_000_000
+    stuck = GroundTruth("s1", "hm-1", SubstationFault.STUCK_ENERGY_REGISTER, "stuck_energy_register",
+                        ("low_delta_t",), OCT_1 + 20 * HOUR, None, 0.0)  # fmt: skip
+    missed = GroundTruth("s2", "hm-2", SubstationFault.STUCK_ENERGY_REGISTER, "stuck_energy_register",
+                         (), OCT_1, None, 0.0)  # fmt: skip
+    found = {
+        ("s1", "stuck_energy_register"): [oct_2_local_midnight_ns],  # the local day 2 October
+        ("s1", "low_delta_t"): [oct_2_local_midnight_ns],  # explained by the stuck register
+        ("s3", "stuck_energy_register"): [oct_2_local_midnight_ns],  # a healthy site
+    }
+    scores = {s.fault: s for s in score_classes([stuck, missed], found, OCT_1 + 10 * DAY, [])}
+    stuck_score = scores[SubstationFault.STUCK_ENERGY_REGISTER]
+    assert (stuck_score.observable, stuck_score.detected, stuck_score.recall) == (2, 1, 0.5)
+    # From 20:00 UTC on 1 October to the end of the local day 2 October (22:00 UTC): 26 h.
+    assert stuck_score.hours_to_detect == [26.0]
+    codes = score_codes([stuck, missed], found)
+    assert codes["stuck_energy_register"] == (2, 1, 1)  # reported on two sites, one explained, one healthy
+    assert codes["low_delta_t"] == (1, 1, 0)

@@ -13,7 +13,9 @@
 4. per fault class, against the ground truth: recall (faults whose code was reported on the site
    from the fault's start on), median hours to detect (from the start to the end of the first local
    day the code was reported: the day's result is complete then; the live analysis of today runs on
-   a clock, so this is an upper bound), and per code its precision (sites reported with the code
+   a clock, so this is an upper bound; for the gross faults also "live h": from the start to the
+   finding's ``since_s`` plus the hours the rule needs, when a clock run would first see it), and
+   per code its precision (sites reported with the code
    whose fault explains it: the fault's own code or one its physics also triggers, see
    ``substation_faults.CODES``) and the healthy sites it was reported on.
 
@@ -136,21 +138,28 @@ async def write_city(
     return World(registry, truth, start_s, end_s, local_days, heat_meters)
 
 
-async def reported(influx: InfluxClient, start_s: float, end_s: float) -> dict[tuple[str, str], list[int]]:
-    """(site, code) → the local-midnight ns of the days the code was active on the site."""
+async def reported(
+    influx: InfluxClient, start_s: float, end_s: float
+) -> tuple[dict[tuple[str, str], list[int]], dict[tuple[str, str, int], float]]:
+    """(site, code) → the local-midnight ns of the days the code was active on the site; and
+    (site, code, day ns) → the finding's ``since_s``."""
     fault = rollups.qualified(influx.db, analysis.RP, analysis.SUBSTATION_FAULT)
     query = (
-        f'SELECT "active" FROM {fault} WHERE time >= {int(start_s) * NS} AND time < {int(end_s) * NS}'  # noqa: S608
+        f'SELECT "active", "since_s" FROM {fault}'  # noqa: S608 (schema names, ints)
+        f" WHERE time >= {int(start_s) * NS} AND time < {int(end_s) * NS}"
         ' GROUP BY "site", "code"'
     )
     out: dict[tuple[str, str], list[int]] = defaultdict(list)
+    since: dict[tuple[str, str, int], float] = {}
     result = await influx.query(query)
     for series in result[0].get("series") or ():
         tags = series.get("tags") or {}
-        for ts, active in series["values"]:
+        for ts, active, since_s in series["values"]:
             if active is not None and active >= 0.5:
                 out[(tags["site"], tags["code"])].append(int(ts))
-    return out
+                if since_s is not None:
+                    since[(tags["site"], tags["code"], int(ts))] = float(since_s)
+    return out, since
 
 
 async def outdoor_days(influx: InfluxClient, start_s: float, end_s: float) -> dict[int, float]:
@@ -182,6 +191,7 @@ class ClassScore:
     observable: int
     detected: int
     hours_to_detect: list[float]
+    live_hours: list[float]  # gross faults: from the start to the finding's since_s + the rule's hours
 
     @property
     def recall(self) -> float | None:
@@ -193,6 +203,8 @@ def score_classes(
     found: dict[tuple[str, str], list[int]],
     end_s: float,
     summer_days: Sequence[int],
+    since: dict[tuple[str, str, int], float] | None = None,
+    rule_hours: dict[str, float] | None = None,
 ) -> list[ClassScore]:
     """Recall and time to detect per fault class (see the module docstring)."""
     scores: list[ClassScore] = []
@@ -200,6 +212,7 @@ def score_classes(
         mine = [t for t in truth if t.fault is fault]
         observable = detected = 0
         hours: list[float] = []
+        live: list[float] = []
         for t in mine:
             start_ns = int(t.start_s) * NS
             if fault is SubstationFault.SUMMER_BYPASS:
@@ -216,8 +229,11 @@ def score_classes(
             if days:
                 detected += 1
                 hours.append((_day_end_ns(days[0]) - start_ns) / NS / 3600.0)
+                began = (since or {}).get((t.site, t.code, days[0]))
+                if fault in GROSS and began is not None and rule_hours and t.code in rule_hours:
+                    live.append(max(0.0, began + 3600.0 * rule_hours[t.code] - t.start_s) / 3600.0)
         code = mine[0].code if mine else ""
-        scores.append(ClassScore(fault, code, len(mine), observable, detected, hours))
+        scores.append(ClassScore(fault, code, len(mine), observable, detected, hours, live))
     return scores
 
 
@@ -249,7 +265,8 @@ def unexplained(truth: Sequence[GroundTruth], found: dict[tuple[str, str], list[
 def print_table(scores: Sequence[ClassScore], codes: dict[str, tuple[int, int, int]]) -> None:
     print(
         f"{'fault class':<23} {'code':<22} {'faults':>6} {'seen':>5} {'found':>5} {'recall':>6} "
-        f"{'median h':>8} {'max h':>6} {'≤24 h':>5} {'reported':>8} {'precision':>9} {'healthy':>7}"
+        f"{'median h':>8} {'max h':>6} {'≤24 h':>5} {'live h':>6} {'reported':>8} {'precision':>9} "
+        f"{'healthy':>7}"
     )
     for s in scores:
         reported_sites, explained, healthy = codes.get(s.code, (0, 0, 0))
@@ -258,15 +275,19 @@ def print_table(scores: Sequence[ClassScore], codes: dict[str, tuple[int, int, i
         median = f"{statistics.median(s.hours_to_detect):.0f}" if s.hours_to_detect else "—"
         longest = f"{max(s.hours_to_detect):.0f}" if s.hours_to_detect else "—"
         within = f"{sum(h <= 24 for h in s.hours_to_detect)}" if s.fault in GROSS else ""
+        live = f"{statistics.median(s.live_hours):.1f}" if s.live_hours else ""
         print(
             f"{s.fault:<23} {s.code:<22} {s.faults:>6} {s.observable:>5} {s.detected:>5} {recall:>6} "
-            f"{median:>8} {longest:>6} {within:>5} {reported_sites:>8} {precision:>9} {healthy:>7}"
+            f"{median:>8} {longest:>6} {within:>5} {live:>6} {reported_sites:>8} {precision:>9} {healthy:>7}"
         )
     shown = {s.code for s in scores}
     for code, (reported_sites, explained, healthy) in codes.items():
         if code not in shown and reported_sites:
-            print(f"{'(no class)':<23} {code:<22} {'':>6} {'':>5} {'':>5} {'':>6} {'':>8} {'':>6} {'':>5} "
-                  f"{reported_sites:>8} {explained / reported_sites:>9.2f} {healthy:>7}")  # fmt: skip
+            blank = " " * 56  # the class columns and their separators
+            print(
+                f"{'(no class)':<23} {code:<22} {blank}"
+                f"{reported_sites:>8} {explained / reported_sites:>9.2f} {healthy:>7}"
+            )
 
 
 async def run(sites: int, start: dt.datetime, days: int, seed: int, share: float) -> None:
@@ -288,7 +309,7 @@ async def run(sites: int, start: dt.datetime, days: int, seed: int, share: float
                     for i in range(0, len(lines), WRITE_BATCH):
                         await influx.write("\n".join(lines[i : i + WRITE_BATCH]).encode(), rp=analysis.RP)
                 t3 = time.perf_counter()
-                found = await reported(influx, world.start_s, world.end_s + 86400)
+                found, since = await reported(influx, world.start_s, world.end_s + 86400)
                 outdoor = await outdoor_days(influx, world.start_s, world.end_s)
         finally:
             local_services.stop_pid(proc.pid)
@@ -304,7 +325,16 @@ async def run(sites: int, start: dt.datetime, days: int, seed: int, share: float
         f"written in {t1 - t0:.0f} s, rolled up in {t2 - t1:.0f} s, analysed in {t3 - t2:.0f} s "
         f"({(t3 - t2) / len(world.days):.2f} s per day of {world.heat_meters} substations)"
     )
-    print_table(score_classes(world.truth, found, world.end_s, summer), score_codes(world.truth, found))
+    rule_hours = {
+        "stuck_energy_register": float(thresholds.stuck_register.min_hours),
+        "stuck_volume_register": float(thresholds.stuck_register.min_hours),
+        "swapped_temperatures": float(thresholds.swapped_temperatures.min_hours),
+        "silent_meter": max(
+            thresholds.silent_meter.k * STEP_S / 3600.0, thresholds.silent_meter.min_silence_h
+        ),
+    }
+    scores = score_classes(world.truth, found, world.end_s, summer, since, rule_hours)
+    print_table(scores, score_codes(world.truth, found))
     odd = unexplained(world.truth, found)
     print(
         "reported on a faulty site but not explained by its fault: "

@@ -121,13 +121,38 @@ def _weighted(pairs: Sequence[tuple[float, float]]) -> float | None:
     return sum(x * w for x, w in pairs if w > 0) / total_w
 
 
+def deviation_pct(kpi: DayKpi, thresholds: Thresholds) -> float | None:
+    """The day's signed deviation from its own signature in %, when outside the band; else None.
+
+    Outside the band: more than ``band_pct`` % and ``min_deviation_kwh`` from the expectation of a
+    signature with r² ≥ ``min_r2`` (a weaker signature is no reference).
+    """
+    p = thresholds.signature_deviation
+    if kpi.heat_kwh is None or kpi.signature_expected_kwh is None or kpi.signature_r2 is None:
+        return None
+    if kpi.signature_r2 < p.min_r2 or kpi.signature_expected_kwh <= 0:
+        return None
+    diff = kpi.heat_kwh - kpi.signature_expected_kwh
+    pct = 100.0 * diff / kpi.signature_expected_kwh
+    if abs(pct) <= p.band_pct or abs(diff) < p.min_deviation_kwh:
+        return None
+    return pct
+
+
 def signature_points(site_day: SiteDay, thresholds: Thresholds) -> list[tuple[float, float]]:
-    """(outdoor °C, mean load kW) of the history days fit for a signature."""
+    """(outdoor °C, mean load kW) of the history days fit for a signature.
+
+    A day that was outside its own signature's band when it was judged is left out, so that a
+    fault (bad control for weeks) does not become the reference it is measured against; such
+    days leave the trailing window after its length, and the signature then forms anew.
+    """
     points: list[tuple[float, float]] = []
     for kpi in site_day.history:
         if kpi.heat_kwh is None or kpi.outdoor_temp_c is None:
             continue
         if kpi.hours < thresholds.kpi.signature_min_hours and not kpi.from_registers:
+            continue
+        if deviation_pct(kpi, thresholds) is not None:
             continue
         points.append((kpi.outdoor_temp_c, kpi.heat_kwh / day_length_h(kpi.day)))
     return points
@@ -195,21 +220,30 @@ def day_kpi(site_day: SiteDay, thresholds: Thresholds) -> DayKpi:
 
 
 def _with_signature(site_day: SiteDay, kpi: DayKpi, thresholds: Thresholds) -> DayKpi:
-    """Fit the signature over the history and this day (when it is complete); its expectation for today."""
+    """Fit the signature over the history and this day; its expectation for this day.
+
+    The day joins the fit only when it is over and inside the band of the history's own
+    signature: an outlying day would pull the reference towards itself.
+    """
     points = signature_points(site_day, thresholds)
     length_h = day_length_h(site_day.day)
     _, end = day_bounds(site_day.day)
-    complete = site_day.now_ns >= end
+    signature: Signature | None = fit(points)
     if (
-        complete
+        site_day.now_ns >= end
         and kpi.heat_kwh is not None
         and kpi.outdoor_temp_c is not None
         and (kpi.hours >= thresholds.kpi.signature_min_hours or kpi.from_registers)
     ):
-        points.append((kpi.outdoor_temp_c, kpi.heat_kwh / length_h))
-    signature: Signature | None = fit(points)
+        today = (kpi.outdoor_temp_c, kpi.heat_kwh / length_h)
+        if signature is None or deviation_pct(_expecting(kpi, signature, length_h), thresholds) is None:
+            signature = fit([*points, today]) or signature
     if signature is None:
         return kpi
+    return _expecting(kpi, signature, length_h)
+
+
+def _expecting(kpi: DayKpi, signature: Signature, length_h: float) -> DayKpi:
     expected = signature.predict_kwh(kpi.outdoor_temp_c, length_h) if kpi.outdoor_temp_c is not None else None
     return dataclasses.replace(
         kpi,

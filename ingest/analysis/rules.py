@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from energy_core.analysis import FAULTS
 from energy_core.rollups import day_bounds
 from energy_core.timeutil import HOUR_NS, NS
-from ingest.analysis.kpis import day_length_h
+from ingest.analysis.kpis import day_length_h, deviation_pct
 from ingest.analysis.model import DayKpi, Finding, HeatHour, SiteDay
 from ingest.analysis.thresholds import Thresholds
 
@@ -342,8 +342,20 @@ def _alarm(ctx: _Ctx) -> Finding | None:
 # -- the substation's performance ------------------------------------------------------------------
 
 
+def season_outdoor_c(site_day: SiteDay, kpi: DayKpi, thresholds: Thresholds) -> float | None:
+    """The running mean outdoor temperature that decides the season: this day's and the history's
+    over the last ``running_days`` days (so that one cool summer day does not start the season)."""
+    if kpi.outdoor_temp_c is None:
+        return None
+    first = site_day.day - dt.timedelta(days=thresholds.heating_season.running_days - 1)
+    temps = [k.outdoor_temp_c for k in site_day.history if k.outdoor_temp_c is not None and first <= k.day]
+    temps.append(kpi.outdoor_temp_c)
+    return sum(temps) / len(temps)
+
+
 def _in_season(ctx: _Ctx) -> bool:
-    return ctx.thresholds.heating_season.contains(ctx.site_day.day, ctx.kpi.outdoor_temp_c)
+    outdoor = season_outdoor_c(ctx.site_day, ctx.kpi, ctx.thresholds)
+    return ctx.thresholds.heating_season.contains(ctx.site_day.day, outdoor)
 
 
 def _season_text(ctx: _Ctx) -> str:
@@ -388,6 +400,55 @@ def _low_delta_t(ctx: _Ctx) -> Finding | None:
     )
 
 
+def leak_elasticity(site_day: SiteDay, thresholds: Thresholds) -> float | None:
+    """How the day's hourly ΔT follows its hourly load: d ln ΔT / d ln P between the lowest-load
+    third of the hours and the highest-load third (flow-weighted ΔT, mean power of each third).
+
+    A leaking bypass (a short circuit from supply to return) adds a flow ``q_b`` that does not
+    follow the load: the meter's ΔT is ΔT₀ · q / (q + q_b), so it falls with the load and the
+    elasticity is the leak's share of the flow (0 … 1). A fouled heat exchanger warms the return
+    by the same or more at high load: elasticity ≈ 0 or below. None without evidence: fewer than
+    two hours a third, or loads that vary by less than ``max_load_ratio``.
+    """
+    p = thresholds.low_delta_t
+    start, end = day_bounds(site_day.day)
+    end = min(end, site_day.now_ns)
+    hours = sorted(
+        (
+            h
+            for h in site_day.hours
+            if start <= h.start_ns < end
+            and h.power_mean is not None
+            and h.power_mean > 0
+            and h.flow_mean is not None
+            and h.flow_mean >= thresholds.kpi.min_flow_m3h
+            and h.supply_mean is not None
+            and h.return_mean is not None
+        ),
+        key=lambda h: (h.power_mean or 0.0, h.start_ns),
+    )
+    third = len(hours) // 3
+    if third < 2:
+        return None
+
+    def delta_t(group: Sequence[HeatHour]) -> float:
+        flow = sum(h.flow_mean or 0.0 for h in group)
+        return (
+            sum((h.flow_mean or 0.0) * ((h.supply_mean or 0.0) - (h.return_mean or 0.0)) for h in group)
+            / flow
+        )
+
+    def load(group: Sequence[HeatHour]) -> float:
+        return sum(h.power_mean or 0.0 for h in group) / len(group)
+
+    low, high = hours[:third], hours[-third:]
+    load_ratio = load(low) / load(high)
+    dt_low, dt_high = delta_t(low), delta_t(high)
+    if load_ratio > p.max_load_ratio or dt_low <= 0 or dt_high <= 0:
+        return None
+    return math.log(dt_low / dt_high) / math.log(load_ratio)
+
+
 def _summer_bypass(ctx: _Ctx) -> Finding | None:
     p, k = ctx.thresholds.summer_bypass, ctx.kpi
     if _in_season(ctx) or k.delta_t_k is None or k.volume_m3 is None or k.hours < p.min_hours:
@@ -406,25 +467,11 @@ def _summer_bypass(ctx: _Ctx) -> Finding | None:
     )
 
 
-def _deviation_pct(kpi: DayKpi, thresholds: Thresholds) -> float | None:
-    """The day's signed deviation from its signature in %, when it is outside the band; else None."""
-    p = thresholds.signature_deviation
-    if kpi.heat_kwh is None or kpi.signature_expected_kwh is None or kpi.signature_r2 is None:
-        return None
-    if kpi.signature_r2 < p.min_r2 or kpi.signature_expected_kwh <= 0:
-        return None
-    diff = kpi.heat_kwh - kpi.signature_expected_kwh
-    pct = 100.0 * diff / kpi.signature_expected_kwh
-    if abs(pct) <= p.band_pct or abs(diff) < p.min_deviation_kwh:
-        return None
-    return pct
-
-
 def _signature(ctx: _Ctx) -> Finding | None:
     p = ctx.thresholds.signature_deviation
     if ctx.day_end_ns < day_bounds(ctx.site_day.day)[1]:
         return None  # a day not yet over has not used its heat yet
-    today = _deviation_pct(ctx.kpi, ctx.thresholds)
+    today = deviation_pct(ctx.kpi, ctx.thresholds)
     if today is None:
         return None
     run_start = ctx.site_day.day
@@ -432,7 +479,7 @@ def _signature(ctx: _Ctx) -> Finding | None:
     days = 1
     while days < p.min_days:
         previous = by_day.get(run_start - dt.timedelta(days=1))
-        pct = _deviation_pct(previous, ctx.thresholds) if previous is not None else None
+        pct = deviation_pct(previous, ctx.thresholds) if previous is not None else None
         if pct is None or (pct > 0) != (today > 0):
             return None
         run_start -= dt.timedelta(days=1)
@@ -471,13 +518,15 @@ def detect(site_day: SiteDay, kpi: DayKpi, thresholds: Thresholds) -> list[Findi
         if finding is not None:
             found[finding.code] = finding
     if not found.keys() & _METER_FAULTS:
-        high = _high_return(ctx)
-        if high is not None:
-            found[high.code] = high
-        else:
-            low = _low_delta_t(ctx)
-            if low is not None:
-                found[low.code] = low
+        high, low = _high_return(ctx), _low_delta_t(ctx)
+        if high is not None and low is not None:
+            # Both symptoms: the hours tell a leak (low ΔT worst at low load) from a fouled exchanger.
+            elasticity = leak_elasticity(ctx.site_day, ctx.thresholds)
+            leak = elasticity is not None and elasticity >= ctx.thresholds.low_delta_t.leak_elasticity
+            high, low = (None, low) if leak else (high, None)
+        for finding in (high, low):
+            if finding is not None:
+                found[finding.code] = finding
         for finding in (_summer_bypass(ctx), _signature(ctx)):
             if finding is not None:
                 found[finding.code] = finding

@@ -25,10 +25,12 @@ class _Section(BaseModel):
 
 
 class HeatingSeason(_Section):
-    """A day is in the heating season when its mean outdoor temperature is below ``outdoor_below_c``;
-    without an outdoor temperature, when its month is one of ``months``."""
+    """A day is in the heating season when the mean outdoor temperature of it and the
+    ``running_days − 1`` days before is below ``outdoor_below_c``; without an outdoor temperature,
+    when its month is one of ``months``."""
 
     outdoor_below_c: float = 12.0
+    running_days: int = Field(default=7, ge=1, le=28)
     months: frozenset[int] = frozenset({1, 2, 3, 4, 5, 9, 10, 11, 12})
 
     @model_validator(mode="after")
@@ -53,6 +55,11 @@ class LowDeltaT(_Section):
     min_delta_t_k: float = Field(default=20.0, gt=0)
     min_heat_kwh: float = Field(default=10.0, ge=0)  # a day with less heat says nothing about cooling
     min_hours: float = Field(default=6.0, ge=1, le=25)
+    # With a high return too: the low ΔT is a leak's when the hourly ΔT follows the load with at
+    # least this elasticity (rules.leak_elasticity), judged only on days whose low-load hours
+    # carry at most max_load_ratio of the high-load hours' load; else the high return is the finding.
+    leak_elasticity: float = Field(default=0.2, gt=0, le=1)
+    max_load_ratio: float = Field(default=0.9, gt=0, lt=1)
 
 
 class HighReturnTemp(_Section):

@@ -52,6 +52,8 @@ log = structlog.get_logger("ingest.analysis")
 FOLLOWING_DAYS = 7  # a changed day re-analyses at most this many days after it
 CHUNK_DAYS = 7  # days per analyse() call: results of a chunk are written before the next reads them
 WRITE_BATCH = 5000
+SETTLE_S = 1.0  # changed days wait until no new day was marked for this long (a back-fill rolls many)
+SETTLE_MAX_S = 30.0
 RETRY_MIN_S = 1.0
 RETRY_MAX_S = 60.0
 QUERY_TIMEOUT_S = 120.0
@@ -216,6 +218,7 @@ class AnalysisRunner:
         """Analyse changed days at once and today every interval, until cancelled."""
         while True:
             if time.monotonic() >= self._next_clock or self._pending:
+                await self._settle()
                 if not await self.run_due():
                     await asyncio.sleep(self._retry_s)  # the backoff, whatever is marked meanwhile
                     self._retry_s = min(self._retry_s * 2, RETRY_MAX_S)
@@ -226,6 +229,18 @@ class AnalysisRunner:
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
             self._wake.clear()
+
+    async def _settle(self) -> None:
+        """While a back-fill is being rolled, days are marked one after another: wait until the
+        marks pause (at most SETTLE_MAX_S), so that each day and its followers are analysed once,
+        not once per newly rolled day."""
+        waited = 0.0
+        while self._pending and waited < SETTLE_MAX_S:
+            generation = self._generation
+            await asyncio.sleep(SETTLE_S)
+            waited += SETTLE_S
+            if generation == self._generation:
+                return
 
     async def run_due(self) -> bool:
         """One pass: the changed days, and today if the clock is due. True when all of it was written."""
@@ -240,6 +255,9 @@ class AnalysisRunner:
         """Analyse every marked day (and what follows it) and, with ``clock``, today. Never raises."""
         today = rollups.local_day_of(self.clock_ns())
         ok = True
+        future = [key for key in self._pending if key[1] > today]  # the clock takes them when due
+        if future:
+            await self._done_keys(future)
         for analyser in self.analysers:
             marked = {key: gen for key, gen in self._pending.items() if key[0] == analyser.name}
             days: set[dt.date] = set()
@@ -313,8 +331,12 @@ class AnalysisRunner:
         for day in chunk:
             key = (name, day)
             if key in marked and self._pending.get(key) == marked[key]:
-                del self._pending[key]
                 done.append(key)
+        await self._done_keys(done)
+
+    async def _done_keys(self, done: list[DayKey]) -> None:
+        for key in done:
+            self._pending.pop(key, None)
         if self.store is not None and done:
             try:
                 await self.store.remove(done)

@@ -1,10 +1,10 @@
 """The substations' daily analysis (issue 15): KPIs and fault findings of every heat meter, per local day.
 
 :class:`SubstationAnalyser` is the :class:`energy_core.analysis.DayAnalyser` of substations. For
-each local day it reads, for ALL sites at once (one request of four statements per day, never
-one per site, so a day of 7,000 substations costs the same four statements as one of ten):
+each local day it reads, for ALL sites at once (five statements per day, sent concurrently,
+never one per site, so a day of 7,000 substations costs the same statements as one of ten):
 
-1. ``rollup_1h.district_heating`` of the previous and the given day, ``GROUP BY site``;
+1. ``rollup_1h.district_heating`` of the previous and of the given day, ``GROUP BY site``;
 2. ``rollup_1d.weather`` of the day, per station (the nearest one per site:
    :func:`energy_core.stations.nearest_stations`);
 3. the stored ``substation_kpi`` of the trailing window (``INGEST_ANALYSIS_WINDOW_DAYS``);
@@ -25,6 +25,7 @@ again). Days after the clock's local day are skipped (nothing to say about the f
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import math
 import time
@@ -81,7 +82,7 @@ class _Site:
 
 @dataclass(frozen=True, slots=True)
 class _Stored:
-    """What InfluxDB holds for one day's analysis: the four statements' answers."""
+    """What InfluxDB holds for one day's analysis: the five statements' answers."""
 
     hours: dict[str, list[HeatHour]]
     station_temp: dict[str, float]
@@ -168,15 +169,20 @@ class SubstationAnalyser:
     # -- reading -----------------------------------------------------------------------------
 
     def statements(self, day: dt.date, db: str) -> list[str]:
-        """The four InfluxQL statements that read one day's inputs for all sites."""
+        """The InfluxQL statements that read one day's inputs for all sites (run concurrently):
+        the hours of the previous day, the hours of the day, the stations' day, the trailing
+        window's KPIs, and the faults stored for the previous day and the day."""
         start, end = rollups.day_bounds(day)
         previous, _ = rollups.day_bounds(day - dt.timedelta(days=1))
         first, _ = rollups.day_bounds(day - dt.timedelta(days=self.window_days))
         hour_columns = ", ".join(q(c) for c in (*_HOUR_COLUMNS, *_COUNT_COLUMNS))
         kpi_columns = ", ".join(q(c) for c in analysis.SUBSTATION_KPI_FIELDS)
+        hours_from = qualified(db, RP_1H, "district_heating")
         return [
-            f"SELECT {hour_columns} FROM {qualified(db, RP_1H, 'district_heating')}"  # noqa: S608 (schema names)
-            f" WHERE time >= {previous} AND time < {end} GROUP BY {q('site')}",
+            f"SELECT {hour_columns} FROM {hours_from}"  # noqa: S608 (schema names, ints)
+            f" WHERE time >= {previous} AND time < {start} GROUP BY {q('site')}",
+            f"SELECT {hour_columns} FROM {hours_from}"  # noqa: S608 (schema names, ints)
+            f" WHERE time >= {start} AND time < {end} GROUP BY {q('site')}",
             f"SELECT {q('outdoor_temp_c_sum')}, {q('outdoor_temp_c_count')}"  # noqa: S608
             f" FROM {qualified(db, RP_1D, 'weather')}"
             f" WHERE time >= {start} AND time < {end} GROUP BY {q('site')}",
@@ -188,18 +194,22 @@ class SubstationAnalyser:
         ]
 
     async def _read(self, influx: InfluxClient, day: dt.date) -> _Stored:
-        text = ";".join(self.statements(day, influx.db))
-        results = await influx.query(text, method="POST")
-        by_id: dict[int, Mapping[str, Any]] = {}
-        for i, result in enumerate(results):
-            by_id[int(result.get("statement_id", i))] = result
+        # Concurrent requests, not one of several statements: InfluxDB answers them on its cores
+        # at once (the two halves of the hours are the largest answers).
+        answers = await asyncio.gather(
+            *(influx.query(statement, method="POST") for statement in self.statements(day, influx.db))
+        )
+        previous_hours, day_hours, weather, history, faults = (a[0] if a else {} for a in answers)
         start, _ = rollups.day_bounds(day)
+        hours = _hours(previous_hours)
+        for site, its_hours in _hours(day_hours).items():
+            hours.setdefault(site, []).extend(its_hours)
         return _Stored(
-            hours=_hours(by_id.get(0, {})),
-            station_temp=_station_temps(by_id.get(1, {})),
-            history=_history(by_id.get(2, {})),
-            faults=_faults(by_id.get(3, {}), lambda ts: ts >= start),
-            previous_faults=_faults(by_id.get(3, {}), lambda ts: ts < start),
+            hours=hours,
+            station_temp=_station_temps(weather),
+            history=_history(history),
+            faults=_faults(faults, lambda ts: ts >= start),
+            previous_faults=_faults(faults, lambda ts: ts < start),
         )
 
     # -- judging -----------------------------------------------------------------------------

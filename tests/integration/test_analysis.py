@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import io
 from pathlib import Path
+from time import time_ns
 from typing import Any
 
 import orjson
@@ -280,6 +281,9 @@ async def test_the_runner_keeps_the_days_while_influxdb_is_down_and_analyses_the
     assert runner.pending == []
     # PREVIOUS, DAY, and the following day (today by the runner's clock: episodes follow a change).
     assert registry.get_sample_value("ingest_analysis_days_total", labels) == 3.0
+    assert (
+        registry.get_sample_value("ingest_analysis_points_written_total") or 0
+    ) >= 7  # 3 days × 2 KPIs, 1 fault
     assert fault_rows(isolated, "s2")["low_delta_t"]["active"] == 1.0
 
 
@@ -379,3 +383,44 @@ async def test_the_service_lists_a_substation_that_cools_badly_from_its_mqtt_rea
         assert found, "the badly cooling substation is in the fault listing"
         labels = {"analyser": "substations"}
         assert (service.metrics.registry.get_sample_value("ingest_analysis_days_total", labels) or 0) >= 1
+
+
+async def test_the_energy_follower_analyses_today_after_its_roll_ups_when_replicas_run_with_energy_off(
+    isolated: Isolation, tmp_path: Path
+) -> None:
+    from energy_core.factors import EmissionFactors
+    from ingest.derive.follow import EnergyFollower
+
+    settings = ingest_settings(isolated, tmp_path / "data", ingest_energy="off")
+    now_ns = dt.datetime.now(dt.UTC).timestamp() * NS
+    start = int(now_ns) - int(now_ns) % HOUR_NS - HOUR_NS  # the last hour and the current one
+    lines = [
+        f"district_heating,{_tags('hm1', 's1')} energy_kwh={100.0 + 5 * i!r},volume_m3={10.0 + 0.1 * i!r},"
+        f"power_kw=30.0,return_temp_c=40.0,supply_temp_c=75.0 {start + i * 600 * NS}"
+        for i in range(6)
+    ]
+    days_before = rollups.local_day_of(time_ns())
+    async with InfluxClient(isolated.services.influx_url, isolated.db, timeout_s=60.0) as influx:
+        await influx.ensure_database()
+        await influx.write("\n".join(lines).encode())  # as the replicas would, marking nothing
+        follower = EnergyFollower(influx, EmissionFactors.load(None))
+        follower.rollups = RollupMaintainer.for_settings(
+            settings, follower.metrics.registry, role="follower", influx=influx
+        )
+        follower.analysis = AnalysisRunner.for_settings(
+            settings,
+            REGISTRY,
+            follower.metrics.registry,
+            role="follower",
+            rollups=follower.rollups,
+            influx=influx,
+        )
+        assert follower.analysis is not None
+        assert follower.analysis.store is None  # the follower's days are its window, redone every pass
+        await follower.run_once()
+    days_after = rollups.local_day_of(time_ns())
+    midnights = {rollups.local_midnight_ns(days_before), rollups.local_midnight_ns(days_after)}
+    stored = {int(r["time"]) for r in kpi_rows(isolated, "s1")}
+    assert stored & midnights, "today's KPIs of the site were written by the follower's pass"
+    labels = {"analyser": "substations"}
+    assert (follower.metrics.registry.get_sample_value("ingest_analysis_days_total", labels) or 0) >= 1

@@ -124,18 +124,22 @@ class HeatMeter:
             power_kw *= f.magnitude
         if (f := active.get(SubstationFault.FOULED_EXCHANGER)) is not None:
             return_c = min(return_c + f.magnitude, supply_c - 3.0)
+        rho_cp = rho_cp_kwh_per_m3k(return_c)
+        hx_flow = power_kw / (rho_cp * (supply_c - return_c))
+        design_flow = self.design_load_kw / (rho_cp * DESIGN_DELTA_T_K)
+        bypass = 0.0
         if (f := active.get(SubstationFault.LEAKING_BYPASS)) is not None:
-            # Supply water mixed into the return: the measured ΔT is the exchanger's times (1 − leak).
-            return_c = supply_c - (supply_c - return_c) * (1.0 - f.magnitude)
-        if (f := active.get(SubstationFault.SUMMER_BYPASS)) is not None:
+            # A leaking valve or short circuit passes a flow set by the network's differential
+            # pressure, not by the load: ΔT = ΔT₀ · q / (q + q_b), lowest at low load.
+            bypass += f.magnitude * design_flow
+        f = active.get(SubstationFault.SUMMER_BYPASS)
+        if f is not None and hx_flow < SUMMER_BYPASS_OPENS_BELOW * design_flow:
             # A thermostatic bypass that keeps the service pipe warm opens when little water flows
-            # (summer, nights) and mixes supply water into the return: ΔT near zero at low load.
-            rho_cp = rho_cp_kwh_per_m3k(return_c)
-            hx_flow = power_kw / (rho_cp * (supply_c - return_c))
-            design_flow = self.design_load_kw / (rho_cp * DESIGN_DELTA_T_K)
-            if hx_flow < SUMMER_BYPASS_OPENS_BELOW * design_flow:
-                bypass = f.magnitude * design_flow
-                return_c = (hx_flow * return_c + bypass * supply_c) / (hx_flow + bypass)
+            # (summer, nights): ΔT near zero at low load, nothing in winter.
+            bypass += f.magnitude * design_flow
+        if bypass > 0:
+            # Supply water mixed into the return; the heat delivered is the exchanger's.
+            return_c = (hx_flow * return_c + bypass * supply_c) / (hx_flow + bypass)
         return power_kw, min(return_c, supply_c - MIN_FAULTY_DELTA_T_K)
 
     def _metering_faults(self, active: dict[SubstationFault, MeterFault], reading: dict[str, float]) -> None:

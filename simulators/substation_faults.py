@@ -6,8 +6,9 @@ end, if it ends); it is not a label on the data. What each one does, and which c
 
 - ``fouled_exchanger`` (``high_return_temp``): the exchanger cools less: return 10–20 K warmer,
   more flow for the same heat;
-- ``leaking_bypass`` (``low_delta_t``): 50–70 % of the supply water short-circuits into the
-  return, the measured ΔT shrinks by that share;
+- ``leaking_bypass`` (``low_delta_t``): supply water short-circuits into the return at 30–50 % of
+  the design flow whatever the load (a leaking valve passes what the differential pressure
+  pushes): the measured ΔT is the exchanger's times q / (q + q_b), lowest at low load;
 - ``stuck_energy_register`` / ``stuck_volume_register`` (same codes): the register stops while
   flow (and power) go on;
 - ``frozen_sensor`` (``frozen_sensor``): the return sensor repeats one value; the meter computes
@@ -112,7 +113,7 @@ class MeterFault:
     kind: SubstationFault
     start_s: float
     end_s: float | None = None  # None: it lasts
-    magnitude: float = 0.0  # K (fouling), share (bypass leak, bad control), share of design flow
+    magnitude: float = 0.0  # K (fouling), factor (bad control), share of design flow (bypasses)
 
     def active(self, ts_s: float) -> bool:
         return ts_s >= self.start_s and (self.end_s is None or ts_s < self.end_s)
@@ -163,7 +164,7 @@ def _magnitude(kind: SubstationFault, rng: random.Random) -> float:
     if kind is SubstationFault.FOULED_EXCHANGER:
         return round(rng.uniform(10.0, 20.0), 2)  # K warmer return
     if kind is SubstationFault.LEAKING_BYPASS:
-        return round(rng.uniform(0.5, 0.7), 3)  # share of the flow that short-circuits
+        return round(rng.uniform(0.3, 0.5), 3)  # leak flow as a share of the design flow
     if kind is SubstationFault.BAD_CONTROL:
         # Mostly over-heating (a broken outdoor sensor, a raised curve); some under-heating.
         return round(rng.uniform(1.35, 1.6) if rng.random() < 0.7 else rng.uniform(0.6, 0.7), 3)

@@ -62,17 +62,25 @@ def test_a_fouled_exchanger_returns_warmer_water_and_pumps_more_for_the_same_hea
         assert f["flow"] > h["flow"]
 
 
-def test_a_leaking_bypass_shrinks_the_delta_t_by_the_leaking_share():
+def test_a_leaking_bypass_adds_a_flow_that_does_not_follow_the_load():
     healthy = _after(_readings([]), FAULT_AT)
     leaking = _after(
-        _readings([MeterFault(SubstationFault.LEAKING_BYPASS, FAULT_AT, magnitude=0.5)]), FAULT_AT
+        _readings([MeterFault(SubstationFault.LEAKING_BYPASS, FAULT_AT, magnitude=0.4)]), FAULT_AT
     )
     for h, f in zip(healthy, leaking, strict=True):
         dt_h, dt_f = h["supply_temp"] - h["return_temp"], f["supply_temp"] - f["return_temp"]
-        assert dt_f == pytest.approx(0.5 * dt_h, abs=0.02)
+        # ΔT = ΔT₀ · q / (q + q_b) with q_b = 0.4 × the design flow (100 kW at 40 K).
+        leak_m3h = 0.4 * 100.0 / (rho_cp_kwh_per_m3k(h["return_temp"]) * 40.0)
+        assert dt_f == pytest.approx(dt_h * h["flow"] / (h["flow"] + leak_m3h), abs=0.05)
         assert f["power"] == h["power"]
+        assert f["flow"] == pytest.approx(h["flow"] + leak_m3h, rel=0.01)
         # What is published still balances: P = q·ρ·c_p·ΔT.
         assert f["flow"] * rho_cp_kwh_per_m3k(f["return_temp"]) * dt_f == pytest.approx(f["power"], rel=1e-3)
+    shares = [
+        (f["supply_temp"] - f["return_temp"]) / (h["supply_temp"] - h["return_temp"])
+        for h, f in zip(healthy, leaking, strict=True)
+    ]
+    assert max(shares) - min(shares) > 0.1  # the ΔT falls further at low load
 
 
 @pytest.mark.parametrize(

@@ -386,16 +386,21 @@ def _low_delta_t(ctx: _Ctx) -> Finding | None:
     p, k = ctx.thresholds.low_delta_t, ctx.kpi
     if not _in_season(ctx) or k.delta_t_k is None or k.heat_kwh is None or k.hours < p.min_hours:
         return None
-    if k.heat_kwh < p.min_heat_kwh or k.delta_t_k >= p.min_delta_t_k:
+    limit = p.limit_k(k.outdoor_temp_c)
+    if k.heat_kwh < p.min_heat_kwh or k.delta_t_k >= limit:
         return None
+    elasticity = leak_elasticity(ctx.site_day, ctx.thresholds)
+    hint = ""
+    if elasticity is not None and elasticity >= p.leak_elasticity:
+        hint = f"; the ΔT falls with the load (elasticity {elasticity:.2f}), as a leaking bypass makes it"
     return Finding(
         code="low_delta_t",
         since_s=ctx.since("low_delta_t", ctx.day_start_ns),
         value=k.delta_t_k,
-        threshold=p.min_delta_t_k,
+        threshold=limit,
         text=(
-            f"ΔT {k.delta_t_k:.1f} K < {p.min_delta_t_k:g} K over {k.hours:g} h "
-            f"({k.heat_kwh:.0f} kWh, {k.volume_m3 or 0.0:.1f} m³) {_season_text(ctx)}."
+            f"ΔT {k.delta_t_k:.1f} K < {limit:.1f} K over {k.hours:g} h "
+            f"({k.heat_kwh:.0f} kWh, {k.volume_m3 or 0.0:.1f} m³) {_season_text(ctx)}{hint}."
         ),
     )
 
@@ -467,6 +472,27 @@ def _summer_bypass(ctx: _Ctx) -> Finding | None:
     )
 
 
+def signature_scatter_pct(site_day: SiteDay, thresholds: Thresholds) -> float | None:
+    """How closely the history days inside the band followed their signature: the RMS of
+    (heat − expected) / expected in %; None with fewer than ``min_reference_days`` such days.
+
+    This, not r², says whether the signature can be a reference: in summer the load hardly
+    depends on the weather (r² near 0) but follows the base load closely, and a doubling is as
+    clear as in winter."""
+    p = thresholds.signature_deviation
+    errors = [
+        (k.heat_kwh - k.signature_expected_kwh) / k.signature_expected_kwh
+        for k in site_day.history
+        if k.heat_kwh is not None
+        and k.signature_expected_kwh is not None
+        and k.signature_expected_kwh > 0
+        and deviation_pct(k, thresholds) is None
+    ]
+    if len(errors) < p.min_reference_days:
+        return None
+    return 100.0 * math.sqrt(sum(e * e for e in errors) / len(errors))
+
+
 def _signature(ctx: _Ctx) -> Finding | None:
     p = ctx.thresholds.signature_deviation
     if ctx.day_end_ns < day_bounds(ctx.site_day.day)[1]:
@@ -474,6 +500,9 @@ def _signature(ctx: _Ctx) -> Finding | None:
     today = deviation_pct(ctx.kpi, ctx.thresholds)
     if today is None:
         return None
+    scatter = signature_scatter_pct(ctx.site_day, ctx.thresholds)
+    if scatter is None or scatter > p.max_scatter_pct:
+        return None  # no reference to deviate from
     run_start = ctx.site_day.day
     by_day = {k.day: k for k in ctx.site_day.history}
     days = 1
@@ -494,8 +523,8 @@ def _signature(ctx: _Ctx) -> Finding | None:
         threshold=p.band_pct,
         text=(
             f"heat {k.heat_kwh:.0f} kWh is {today:+.0f} % from the signature's "
-            f"{k.signature_expected_kwh:.0f} kWh "
-            f"(band ±{p.band_pct:g} %) for {days} days in a row."
+            f"{k.signature_expected_kwh:.0f} kWh (band ±{p.band_pct:g} %, the signature's own "
+            f"scatter {scatter:.1f} %) for {days} days in a row."
         ),
     )
 
@@ -518,16 +547,9 @@ def detect(site_day: SiteDay, kpi: DayKpi, thresholds: Thresholds) -> list[Findi
         if finding is not None:
             found[finding.code] = finding
     if not found.keys() & _METER_FAULTS:
-        high, low = _high_return(ctx), _low_delta_t(ctx)
-        if high is not None and low is not None:
-            # Both symptoms: the hours tell a leak (low ΔT worst at low load) from a fouled exchanger.
-            elasticity = leak_elasticity(ctx.site_day, ctx.thresholds)
-            leak = elasticity is not None and elasticity >= ctx.thresholds.low_delta_t.leak_elasticity
-            high, low = (None, low) if leak else (high, None)
-        for finding in (high, low):
-            if finding is not None:
-                found[finding.code] = finding
-        for finding in (_summer_bypass(ctx), _signature(ctx)):
+        # A warm return and a low ΔT are both reported when both hold: each is true, and each
+        # costs the utility in its own way (condensation at the plant, pumping).
+        for finding in (_high_return(ctx), _low_delta_t(ctx), _summer_bypass(ctx), _signature(ctx)):
             if finding is not None:
                 found[finding.code] = finding
     assert found.keys() <= FAULTS.keys()

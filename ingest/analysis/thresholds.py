@@ -52,20 +52,38 @@ class KpiParams(_Section):
 
 
 class LowDeltaT(_Section):
-    min_delta_t_k: float = Field(default=20.0, gt=0)
+    """The ΔT limit follows the outdoor temperature (the supply does) linearly between a mild and
+    a cold point."""
+
+    limit_mild_k: float = Field(default=17.0, gt=0)
+    limit_cold_k: float = Field(default=30.0, gt=0)
+    mild_outdoor_c: float = 8.0
+    cold_outdoor_c: float = -20.0
     min_heat_kwh: float = Field(default=10.0, ge=0)  # a day with less heat says nothing about cooling
     min_hours: float = Field(default=6.0, ge=1, le=25)
-    # With a high return too: the low ΔT is a leak's when the hourly ΔT follows the load with at
-    # least this elasticity (rules.leak_elasticity), judged only on days whose low-load hours
-    # carry at most max_load_ratio of the high-load hours' load; else the high return is the finding.
+    # The finding's text names a leaking bypass as the likely cause when the hourly ΔT follows the
+    # load with at least this elasticity (rules.leak_elasticity), judged only on days whose low-load
+    # hours carry at most max_load_ratio of the high-load hours' load.
     leak_elasticity: float = Field(default=0.2, gt=0, le=1)
     max_load_ratio: float = Field(default=0.9, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _points_ordered(self) -> LowDeltaT:
+        if self.cold_outdoor_c >= self.mild_outdoor_c:
+            raise ValueError("cold_outdoor_c must be below mild_outdoor_c")
+        return self
+
+    def limit_k(self, outdoor_c: float | None) -> float:
+        """The ΔT limit on a day with mean outdoor ``outdoor_c`` (None: the mild limit)."""
+        return _between(
+            outdoor_c, self.mild_outdoor_c, self.limit_mild_k, self.cold_outdoor_c, self.limit_cold_k
+        )
 
 
 class HighReturnTemp(_Section):
     """The return limit follows the outdoor temperature linearly between a mild and a cold point."""
 
-    limit_mild_c: float = 50.0
+    limit_mild_c: float = 51.0
     limit_cold_c: float = 65.0
     mild_outdoor_c: float = 10.0
     cold_outdoor_c: float = -20.0
@@ -79,10 +97,17 @@ class HighReturnTemp(_Section):
 
     def limit_c(self, outdoor_c: float | None) -> float:
         """The return limit on a day with mean outdoor ``outdoor_c`` (None: the mild limit)."""
-        if outdoor_c is None:
-            return self.limit_mild_c
-        span = (self.mild_outdoor_c - outdoor_c) / (self.mild_outdoor_c - self.cold_outdoor_c)
-        return self.limit_mild_c + (self.limit_cold_c - self.limit_mild_c) * min(1.0, max(0.0, span))
+        return _between(
+            outdoor_c, self.mild_outdoor_c, self.limit_mild_c, self.cold_outdoor_c, self.limit_cold_c
+        )
+
+
+def _between(outdoor_c: float | None, mild_c: float, at_mild: float, cold_c: float, at_cold: float) -> float:
+    """Linear from ``at_mild`` (at ``mild_c`` and warmer) to ``at_cold`` (at ``cold_c`` and colder)."""
+    if outdoor_c is None:
+        return at_mild
+    span = (mild_c - outdoor_c) / (mild_c - cold_c)
+    return at_mild + (at_cold - at_mild) * min(1.0, max(0.0, span))
 
 
 class StuckRegister(_Section):
@@ -124,8 +149,11 @@ class MeterAlarm(_Section):
 class SignatureDeviation(_Section):
     band_pct: float = Field(default=25.0, gt=0)
     min_days: int = Field(default=3, ge=1, le=30)
-    min_r2: float = Field(default=0.6, ge=0, le=1)  # a signature that explains less is no reference
-    min_deviation_kwh: float = Field(default=24.0, ge=0)  # per day: ignores percentages of tiny loads
+    # A signature is a reference only when the history days inside its band scatter around it by
+    # at most this (RMS of (heat − expected) / expected over at least min_reference_days days).
+    max_scatter_pct: float = Field(default=10.0, gt=0)
+    min_reference_days: int = Field(default=7, ge=2, le=366)
+    min_deviation_kwh: float = Field(default=5.0, ge=0)  # per day: ignores percentages of tiny loads
 
 
 class SummerBypass(_Section):

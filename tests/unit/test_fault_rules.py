@@ -169,18 +169,28 @@ def test_a_healthy_substation_raises_nothing(
 # -- low ΔT --------------------------------------------------------------------------------------
 
 
-def test_low_delta_t_fires_below_20_k_in_the_heating_season() -> None:
-    found = judge(series(change=temps(70.0, 50.2)), outdoor_c=-5.0)  # ΔT 19.8 K
+def test_the_low_delta_t_limit_follows_the_outdoor_temperature() -> None:
+    p = TH.low_delta_t
+    assert p.limit_k(8.0) == 17.0
+    assert p.limit_k(15.0) == 17.0
+    assert p.limit_k(-20.0) == 30.0
+    assert p.limit_k(-25.0) == 30.0
+    # −6 °C is half-way from +8 to −20: 17 + (30 − 17) · 14 / 28 = 23.5 K
+    assert p.limit_k(-6.0) == pytest.approx(23.5)
+
+
+def test_low_delta_t_fires_below_its_limit_in_the_heating_season() -> None:
+    found = judge(series(change=temps(75.0, 51.6)), outdoor_c=-6.0)  # ΔT 23.4 K < 23.5 K
     assert set(found) == {"low_delta_t"}
     f = found["low_delta_t"]
-    assert f.value == pytest.approx(19.8)
-    assert f.threshold == 20.0
+    assert f.value == pytest.approx(23.4)
+    assert f.threshold == pytest.approx(23.5)
     assert f.since_s == day_bounds(WINTER)[0] / NS
-    assert "ΔT 19.8 K < 20 K" in f.text
+    assert "ΔT 23.4 K < 23.5 K" in f.text
 
 
 def test_low_delta_t_edge_just_above_the_threshold_is_silent() -> None:
-    assert judge(series(change=temps(70.0, 49.9)), outdoor_c=-5.0) == {}  # ΔT 20.1 K
+    assert judge(series(change=temps(75.0, 51.4)), outdoor_c=-6.0) == {}  # ΔT 23.6 K
 
 
 def test_low_delta_t_is_not_judged_out_of_the_heating_season() -> None:
@@ -204,26 +214,28 @@ def test_an_episode_goes_on_from_the_day_it_began() -> None:
 
 def test_high_return_limit_follows_the_outdoor_temperature() -> None:
     p = TH.high_return_temp
-    assert p.limit_c(10.0) == 50.0
-    assert p.limit_c(20.0) == 50.0
+    assert p.limit_c(10.0) == 51.0
+    assert p.limit_c(20.0) == 51.0
     assert p.limit_c(-20.0) == 65.0
     assert p.limit_c(-30.0) == 65.0
-    # −5 °C is half-way from +10 to −20: 50 + (65 − 50) · 15 / 30 = 57.5 °C
-    assert p.limit_c(-5.0) == pytest.approx(57.5)
+    # −5 °C is half-way from +10 to −20: 51 + (65 − 51) · 15 / 30 = 58 °C
+    assert p.limit_c(-5.0) == pytest.approx(58.0)
 
 
 def test_high_return_fires_just_above_the_limit_and_not_just_below() -> None:
-    found = judge(series(change=temps(95.0, 57.6)), outdoor_c=-5.0)
+    found = judge(series(change=temps(95.0, 58.1)), outdoor_c=-5.0)
     assert set(found) == {"high_return_temp"}
-    assert found["high_return_temp"].value == pytest.approx(57.6)
-    assert found["high_return_temp"].threshold == pytest.approx(57.5)
-    assert judge(series(change=temps(95.0, 57.4)), outdoor_c=-5.0) == {}
+    assert found["high_return_temp"].value == pytest.approx(58.1)
+    assert found["high_return_temp"].threshold == pytest.approx(58.0)
+    assert judge(series(change=temps(95.0, 57.9)), outdoor_c=-5.0) == {}
 
 
-def test_a_warm_return_at_every_load_is_a_high_return_not_a_low_delta_t() -> None:
-    # ΔT 10 K and a return over the 52.5 °C limit, the same at every load: a fouled heat exchanger.
+def test_a_warm_return_and_a_low_delta_t_are_both_reported() -> None:
+    # ΔT 10 K and a return over the 53.3 °C limit, the same at every load (a fouled exchanger):
+    # both are true; the text names no bypass (the ΔT does not follow the load).
     found = judge(series(change=temps(70.0, 60.0)), outdoor_c=5.0)
-    assert set(found) == {"high_return_temp"}
+    assert set(found) == {"high_return_temp", "low_delta_t"}
+    assert "bypass" not in found["low_delta_t"].text
 
 
 def _leak(leak_m3h: float) -> Callable[[int, Hour], None]:
@@ -242,8 +254,23 @@ def test_a_leaking_bypass_shows_as_low_delta_t_worst_at_low_load() -> None:
     # Loads 50-95 kW: the heat exchanger's flow 1.09-2.06 m³/h plus a 2 m³/h leak gives a ΔT of
     # 14.1 K in the low-load hours and 20.3 K in the high-load ones (ratio 0.69 < 0.9), ~17.5 K a day.
     found = judge(series(change=_leak(2.0)), outdoor_c=-5.0)
-    assert set(found) == {"low_delta_t"}
+    assert set(found) == {"low_delta_t", "high_return_temp"}
     assert found["low_delta_t"].value == pytest.approx(17.5, abs=0.5)
+    # The elasticity estimates the leak's share of the flow: 2 / (2.06 + 2) = 0.49 at high load to
+    # 2 / (1.09 + 2) = 0.65 at low load.
+    text = found["low_delta_t"].text
+    assert "as a leaking bypass makes it" in text
+    elasticity = float(text.split("elasticity ")[1].split(")")[0])
+    assert 0.45 < elasticity < 0.7
+
+
+def test_the_leak_elasticity_needs_loads_that_vary() -> None:
+    def change(i: int, h: Hour) -> None:
+        h.power = 80.0 + 0.5 * (i % 2)  # the low-load third carries 99 % of the high-load third's load
+        _leak(2.0)(i, h)
+
+    found = judge(series(change=change), outdoor_c=-5.0)
+    assert "bypass" not in found["low_delta_t"].text
 
 
 def test_high_return_is_not_judged_in_summer() -> None:
@@ -441,24 +468,21 @@ def test_a_zero_info_code_and_an_ignored_bit_are_silent() -> None:
 # -- signature deviation ---------------------------------------------------------------------------
 
 
-def _sig_day(day: dt.date, heat: float, expected: float = 1000.0, r2: float = 0.9) -> DayKpi:
+def _sig_day(day: dt.date, heat: float, expected: float = 1000.0) -> DayKpi:
     return dataclasses.replace(
-        history_of(day, 1)[0], day=day, heat_kwh=heat, signature_expected_kwh=expected, signature_r2=r2
+        history_of(day, 1)[0], day=day, heat_kwh=heat, signature_expected_kwh=expected, signature_r2=0.9
     )
 
 
-def _judge_signature(today_heat: float, previous: list[float], **kw: Any) -> dict[str, Finding]:
-    site_day = SiteDay(
-        "s1",
-        "o1",
-        None,
-        WINTER,
-        day_bounds(WINTER)[1],
-        series(),
-        -5.0,
-        history=[_sig_day(WINTER - dt.timedelta(days=len(previous) - i), h) for i, h in enumerate(previous)],
-    )
-    kpi = _sig_day(WINTER, today_heat, **kw)
+def _judge_signature(
+    today_heat: float, previous: list[float], *, expected: float = 1000.0, reference_scatter: float = 0.02
+) -> dict[str, Finding]:
+    """Ten days that followed the signature within ±``reference_scatter``, then ``previous``, then today."""
+    reference = [expected * (1 + reference_scatter * (-1) ** i) for i in range(10)]
+    heats = [*reference, *previous]
+    history = [_sig_day(WINTER - dt.timedelta(days=len(heats) - i), h, expected) for i, h in enumerate(heats)]
+    site_day = SiteDay("s1", "o1", None, WINTER, day_bounds(WINTER)[1], series(), -5.0, history=history)
+    kpi = _sig_day(WINTER, today_heat, expected)
     return {f.code: f for f in detect(site_day, kpi, TH)}
 
 
@@ -483,13 +507,55 @@ def test_days_on_both_sides_of_the_band_are_not_one_deviation() -> None:
     assert "signature_deviation" not in _judge_signature(1400.0, [600.0, 1400.0])
 
 
-def test_a_poor_signature_is_no_reference() -> None:
-    assert "signature_deviation" not in _judge_signature(1400.0, [1400.0, 1400.0], r2=0.5)
+@pytest.mark.parametrize(("scatter", "fires"), [(0.099, True), (0.101, False)])
+def test_a_signature_that_scatters_by_more_than_10_percent_is_no_reference(
+    scatter: float, fires: bool
+) -> None:
+    # The reference days lie at ±scatter around the expectation: their RMS error is scatter.
+    found = _judge_signature(1400.0, [1400.0, 1400.0], reference_scatter=scatter)
+    assert ("signature_deviation" in found) is fires
+
+
+def test_a_signature_needs_seven_reference_days() -> None:
+    site_day = SiteDay(
+        "s1",
+        "o1",
+        None,
+        WINTER,
+        day_bounds(WINTER)[1],
+        series(),
+        -5.0,
+        history=[
+            _sig_day(WINTER - dt.timedelta(days=3 - i), h) for i, h in enumerate([1000.0, 1400.0, 1400.0])
+        ],
+    )
+    assert detect(site_day, _sig_day(WINTER, 1400.0), TH) == []
 
 
 def test_a_small_load_needs_a_deviation_in_kwh_too() -> None:
-    # 30 kWh against 20 expected is +50 % but only 10 kWh: below the 24 kWh floor.
-    assert "signature_deviation" not in _judge_signature(30.0, [30.0, 30.0], expected=20.0)
+    # 14 kWh against 10 expected is +40 % but only 4 kWh: below the 5 kWh floor; 16 kWh is 6 kWh over.
+    assert "signature_deviation" not in _judge_signature(14.0, [14.0, 14.0], expected=10.0)
+    assert "signature_deviation" in _judge_signature(16.0, [16.0, 16.0], expected=10.0)
+
+
+def test_a_flat_summer_signature_is_a_reference_too() -> None:
+    # Hot water only: r² says nothing (no weather dependence), the base load is followed within 2 %.
+    site_day = SiteDay(
+        "s1",
+        "o1",
+        None,
+        SUMMER,
+        day_bounds(SUMMER)[1],
+        series(SUMMER),
+        16.0,
+        history=[
+            dataclasses.replace(_sig_day(SUMMER - dt.timedelta(days=12 - i), h, 200.0), signature_r2=0.05)
+            for i, h in enumerate([200.0 * (1 + 0.02 * (-1) ** i) for i in range(10)] + [300.0, 300.0])
+        ],
+        open_findings={},
+    )
+    kpi = dataclasses.replace(_sig_day(SUMMER, 300.0, 200.0), signature_r2=0.05)
+    assert [f.code for f in detect(site_day, kpi, TH)] == ["signature_deviation"]
 
 
 # -- summer bypass ---------------------------------------------------------------------------------
@@ -536,17 +602,17 @@ def test_the_shipped_file_holds_the_models_defaults() -> None:
 
 def test_a_partial_file_keeps_the_other_defaults(tmp_path: Path) -> None:
     path = tmp_path / "t.yaml"
-    path.write_text("low_delta_t:\n  min_delta_t_k: 25\n", encoding="utf-8")
+    path.write_text("low_delta_t:\n  limit_mild_k: 25\n", encoding="utf-8")
     loaded = Thresholds.load(path)
-    assert loaded.low_delta_t.min_delta_t_k == 25.0
+    assert loaded.low_delta_t.limit_mild_k == 25.0
     assert loaded.high_return_temp == Thresholds().high_return_temp
 
 
 @pytest.mark.parametrize(
     ("text", "says"),
     [
-        ("low_delta_t:\n  min_delta_tk: 25\n", "low_delta_t.min_delta_tk"),
-        ("low_delta_t:\n  min_delta_t_k: warm\n", "low_delta_t.min_delta_t_k"),
+        ("low_delta_t:\n  limit_mildk: 25\n", "low_delta_t.limit_mildk"),
+        ("low_delta_t:\n  limit_mild_k: warm\n", "low_delta_t.limit_mild_k"),
         ("silent_meter:\n  k: 0\n", "silent_meter.k"),
         ("high_return_temp:\n  cold_outdoor_c: 20\n", "high_return_temp"),
         ("meter_alarm:\n  ignore_bits: [40]\n", "meter_alarm"),

@@ -8,7 +8,7 @@ district-heating rows per site: the previous and the analysed day, 15-minute rea
 sums, extremes and registers; three weather stations' day; ``--window-days`` of stored
 ``substation_kpi`` history per site, so every site fits an energy signature; about 10 % of sites
 cool badly), then the analysis of the day is timed as the runner does it:
-``SubstationAnalyser.analyse`` (its five concurrent statements for all sites, the KPI formulas
+``SubstationAnalyser.analyse`` (its six concurrent statements for all sites, the KPI formulas
 and every rule per site) and the write of its lines into ``rollup_1d``. The baseline, in the
 same run on the same rows: the daily roll-up of the same day's district heating
 (``Roller.roll_days``: one statement over the same hourly rows, one point per site).
@@ -196,12 +196,31 @@ async def one_size(url: str, sites: int, window_days: int) -> dict[str, float]:
         }
 
 
-async def run(sizes: list[int], window_days: int) -> list[tuple[int, dict[str, float]]]:
+async def run(sizes: list[int], window_days: int) -> None:
+    """Each size in turn on one InfluxDB, a row printed as soon as it is measured."""
     local_services.ensure_installed()
+    print(f"one local day, {window_days}-day window; seconds (growth: time ×, sites ×):")
+    print(
+        f"  {'sites':>6} {'analysis':>9} {'growth':>12} {'per site':>9} {'queries':>8} {'write':>6}"
+        f" {'baseline':>9} {'ratio':>6} {'findings':>9}",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="bench-analysis-") as tmp:
         server, proc = local_services.start_influxd(Path(tmp) / "influxdb")
         try:
-            return [(n, await one_size(server.url, n, window_days)) for n in sizes]
+            previous: tuple[int, float] | None = None
+            for n in sizes:
+                r = await one_size(server.url, n, window_days)
+                growth = (
+                    "" if previous is None else f"×{r['total_s'] / previous[1]:.2f}/×{n / previous[0]:.1f}"
+                )
+                print(
+                    f"  {n:>6,} {r['total_s']:>8.2f}s {growth:>12} {r['total_s'] / n * 1e3:>7.2f}ms"
+                    f" {r['read_s']:>7.2f}s {r['write_s']:>5.2f}s {r['baseline_s']:>8.2f}s"
+                    f" {r['total_s'] / r['baseline_s']:>5.1f}× {r['faults']:>9,.0f}",
+                    flush=True,
+                )
+                previous = (n, r["total_s"])
         finally:
             local_services.stop_pid(proc.pid)
 
@@ -213,25 +232,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[250, 1000, 3000, 7000])
     parser.add_argument("--window-days", type=int, default=28)
     args = parser.parse_args()
-    print(f"machine: {machine()}\nload average at start: {load_average()}")
-    results = asyncio.run(run(args.sizes, args.window_days))
-    print(f"one local day, {args.window_days}-day window; seconds (growth vs the previous size):")
+    print(f"machine: {machine()}\nload average at start: {load_average()}", flush=True)
+    asyncio.run(run(args.sizes, args.window_days))
     print(
-        f"  {'sites':>6} {'analysis':>9} {'growth':>7} {'per site':>9} {'queries':>8} {'write':>6}"
-        f" {'baseline':>9} {'ratio':>6} {'findings':>9}"
-    )
-    previous: tuple[int, float] | None = None
-    for n, r in results:
-        growth = "" if previous is None else f"×{r['total_s'] / previous[1]:.2f}/×{n / previous[0]:.1f}"
-        print(
-            f"  {n:>6,} {r['total_s']:>8.2f}s {growth:>7} {r['total_s'] / n * 1e3:>7.2f}ms"
-            f" {r['read_s']:>7.2f}s {r['write_s']:>5.2f}s {r['baseline_s']:>8.2f}s"
-            f" {r['total_s'] / r['baseline_s']:>5.1f}× {r['faults']:>9,.0f}"
-        )
-        previous = (n, r["total_s"])
-    print(
-        "  analysis: analyse() (5 statements for all sites + KPIs and rules per site) and the write;"
-        " queries: the 5 statements alone; baseline: the daily roll-up of the same day (Roller.roll_days)"
+        "  analysis: analyse() (6 statements for all sites + KPIs and rules per site) and the write;"
+        " queries: the 6 statements alone; baseline: the daily roll-up of the same day (Roller.roll_days)"
     )
     print(f"load average at end: {load_average()}")
 

@@ -173,6 +173,9 @@ class IngestService:
         for store in (self.spool, self.dead_letters, self.deriver.store, rollup_store, self.healer.store):
             if store is not None and store.quarantined is not None:
                 metrics.store_quarantined.labels(store.name).inc()
+        day_store = None if self.analysis is None else self.analysis.store
+        if day_store is not None and day_store.quarantined is not None:
+            metrics.store_quarantined.labels(day_store.name).inc()
         self.committer = Committer(
             self.batcher,
             self.sink,

@@ -1,10 +1,11 @@
 """The substations' daily analysis (issue 15): KPIs and fault findings of every heat meter, per local day.
 
 :class:`SubstationAnalyser` is the :class:`energy_core.analysis.DayAnalyser` of substations. For
-each local day it reads, for ALL sites at once (five statements per day, sent concurrently,
+each local day it reads, for ALL sites at once (six statements per day, sent concurrently,
 never one per site, so a day of 7,000 substations costs the same statements as one of ten):
 
-1. ``rollup_1h.district_heating`` of the previous and of the given day, ``GROUP BY site``;
+1. ``rollup_1h.district_heating`` of the previous and of the given day, ``GROUP BY site`` (the
+   previous day's early hours with registers and counts only);
 2. ``rollup_1d.weather`` of the day, per station (the nearest one per site:
    :func:`energy_core.stations.nearest_stations`);
 3. the stored ``substation_kpi`` of the trailing window (``INGEST_ANALYSIS_WINDOW_DAYS``);
@@ -39,6 +40,7 @@ from energy_core.registry import Registry
 from energy_core.rollups import RP_1D, RP_1H, q, qualified
 from energy_core.schema import DeviceKind
 from energy_core.stations import nearest_stations
+from energy_core.timeutil import HOUR_NS
 from ingest.analysis.kpis import day_kpi
 from ingest.analysis.model import DayKpi, Finding, HeatHour, SiteDay
 from ingest.analysis.rules import detect
@@ -53,9 +55,7 @@ _HOUR_COLUMNS = {
     "volume_m3_first": "volume_first",
     "volume_m3_last": "volume_last",
     "power_kw_mean": "power_mean",
-    "power_kw_max": "power_max",
     "flow_m3h_mean": "flow_mean",
-    "flow_m3h_max": "flow_max",
     "supply_temp_c_mean": "supply_mean",
     "supply_temp_c_min": "supply_min",
     "supply_temp_c_max": "supply_max",
@@ -65,7 +65,14 @@ _HOUR_COLUMNS = {
     "info_code_last": "info_code_last",
     "info_code_max": "info_code_max",
 }
-_COUNT_COLUMNS = ("power_kw_count", "flow_m3h_count", "supply_temp_c_count", "return_temp_c_count")
+# power_max and flow_max are not read (no rule uses them): the hours' answer is the largest one, and
+# its cost grows with its columns. Add a column here when a rule needs it.
+_COUNT_COLUMNS = ("power_kw_count", "return_temp_c_count")  # a reading carries both, usually
+# The previous day's early hours give the rules registers and counts only (the register baseline
+# and the last reading before the day); its last FULL_PREVIOUS_HOURS hours carry every column
+# (runs of stuck, frozen or swapped hours that cross midnight).
+_EARLY_COLUMNS = ("energy_kwh_first", "energy_kwh_last", "volume_m3_first", "volume_m3_last")
+FULL_PREVIOUS_HOURS = 12
 _KPI_OPTIONAL = tuple(
     f.name for f in fields(DayKpi) if f.name not in ("day", "hours", "readings", "from_registers")
 )
@@ -82,7 +89,7 @@ class _Site:
 
 @dataclass(frozen=True, slots=True)
 class _Stored:
-    """What InfluxDB holds for one day's analysis: the five statements' answers."""
+    """What InfluxDB holds for one day's analysis: the six statements' answers."""
 
     hours: dict[str, list[HeatHour]]
     station_temp: dict[str, float]
@@ -97,6 +104,22 @@ class DayResult:
 
     kpi: DayKpi
     findings: list[Finding]
+
+
+def _stored(day: dt.date, answers: Sequence[Mapping[str, Any]]) -> _Stored:
+    early, late, day_hours, weather, history, faults = answers
+    start, _ = rollups.day_bounds(day)
+    hours = _hours(early)
+    for part in (late, day_hours):
+        for site, its_hours in _hours(part).items():
+            hours.setdefault(site, []).extend(its_hours)
+    return _Stored(
+        hours=hours,
+        station_temp=_station_temps(weather),
+        history=_history(history),
+        faults=_faults(faults, lambda ts: ts >= start),
+        previous_faults=_faults(faults, lambda ts: ts < start),
+    )
 
 
 def heat_meter_sites(registry: Registry) -> list[_Site]:
@@ -155,32 +178,61 @@ class SubstationAnalyser:
         """The lines of ``days`` (oldest first; days after the clock's day are skipped)."""
         now_ns = self.now_ns()
         today = rollups.local_day_of(now_ns)
+        wanted = [day for day in sorted(set(days)) if day <= today] if self.sites else []
         lines: list[str] = []
         done: dict[dt.date, dict[str, DayResult]] = {}
-        for day in sorted(set(days)):
-            if day > today or not self.sites:
-                continue
-            stored = await self._read(influx, day)
-            results = self._judge(day, now_ns, stored, done)
-            done[day] = results
-            lines.extend(self._lines(day, results, stored))
+        if not wanted:
+            return lines
+        # The next day's queries run while this day is judged; the judging (CPU: every site's KPIs
+        # and rules) runs in a worker thread, so the event loop (MQTT acks, /healthz) stays responsive.
+        reading: asyncio.Future[list[Mapping[str, Any]]] = asyncio.ensure_future(
+            self._query(influx, wanted[0])
+        )
+        try:
+            for i, day in enumerate(wanted):
+                answers = await reading
+                if i + 1 < len(wanted):
+                    reading = asyncio.ensure_future(self._query(influx, wanted[i + 1]))
+                results, day_lines = await asyncio.to_thread(self._day, day, now_ns, answers, done)
+                done[day] = results
+                lines.extend(day_lines)
+        finally:
+            if reading.done() and not reading.cancelled():
+                reading.exception()  # retrieved: a failure of a day never judged is not logged twice
+            reading.cancel()
         return lines
+
+    def _day(
+        self,
+        day: dt.date,
+        now_ns: int,
+        answers: list[Mapping[str, Any]],
+        done: Mapping[dt.date, Mapping[str, DayResult]],
+    ) -> tuple[dict[str, DayResult], list[str]]:
+        stored = _stored(day, answers)
+        results = self._judge(day, now_ns, stored, done)
+        return results, self._lines(day, results, stored)
 
     # -- reading -----------------------------------------------------------------------------
 
     def statements(self, day: dt.date, db: str) -> list[str]:
         """The InfluxQL statements that read one day's inputs for all sites (run concurrently):
-        the hours of the previous day, the hours of the day, the stations' day, the trailing
-        window's KPIs, and the faults stored for the previous day and the day."""
+        the previous day's early hours (registers and counts) and its last hours, the day's hours,
+        the stations' day, the trailing window's KPIs, and the faults stored for the previous day
+        and the day."""
         start, end = rollups.day_bounds(day)
         previous, _ = rollups.day_bounds(day - dt.timedelta(days=1))
+        late = max(previous, start - FULL_PREVIOUS_HOURS * HOUR_NS)
         first, _ = rollups.day_bounds(day - dt.timedelta(days=self.window_days))
         hour_columns = ", ".join(q(c) for c in (*_HOUR_COLUMNS, *_COUNT_COLUMNS))
+        early_columns = ", ".join(q(c) for c in (*_EARLY_COLUMNS, *_COUNT_COLUMNS))
         kpi_columns = ", ".join(q(c) for c in analysis.SUBSTATION_KPI_FIELDS)
         hours_from = qualified(db, RP_1H, "district_heating")
         return [
+            f"SELECT {early_columns} FROM {hours_from}"  # noqa: S608 (schema names, ints)
+            f" WHERE time >= {previous} AND time < {late} GROUP BY {q('site')}",
             f"SELECT {hour_columns} FROM {hours_from}"  # noqa: S608 (schema names, ints)
-            f" WHERE time >= {previous} AND time < {start} GROUP BY {q('site')}",
+            f" WHERE time >= {late} AND time < {start} GROUP BY {q('site')}",
             f"SELECT {hour_columns} FROM {hours_from}"  # noqa: S608 (schema names, ints)
             f" WHERE time >= {start} AND time < {end} GROUP BY {q('site')}",
             f"SELECT {q('outdoor_temp_c_sum')}, {q('outdoor_temp_c_count')}"  # noqa: S608
@@ -193,24 +245,17 @@ class SubstationAnalyser:
             f" WHERE time >= {previous} AND time < {end} GROUP BY {q('site')}, {q('code')}",
         ]
 
-    async def _read(self, influx: InfluxClient, day: dt.date) -> _Stored:
-        # Concurrent requests, not one of several statements: InfluxDB answers them on its cores
-        # at once (the two halves of the hours are the largest answers).
+    async def _query(self, influx: InfluxClient, day: dt.date) -> list[Mapping[str, Any]]:
+        """The statements' answers (concurrent requests, not one of several statements: InfluxDB
+        answers them on its cores at once)."""
         answers = await asyncio.gather(
             *(influx.query(statement, method="POST") for statement in self.statements(day, influx.db))
         )
-        previous_hours, day_hours, weather, history, faults = (a[0] if a else {} for a in answers)
-        start, _ = rollups.day_bounds(day)
-        hours = _hours(previous_hours)
-        for site, its_hours in _hours(day_hours).items():
-            hours.setdefault(site, []).extend(its_hours)
-        return _Stored(
-            hours=hours,
-            station_temp=_station_temps(weather),
-            history=_history(history),
-            faults=_faults(faults, lambda ts: ts >= start),
-            previous_faults=_faults(faults, lambda ts: ts < start),
-        )
+        return [a[0] if a else {} for a in answers]
+
+    async def _read(self, influx: InfluxClient, day: dt.date) -> _Stored:
+        """What InfluxDB holds for ``day`` (the benchmark times this alone)."""
+        return _stored(day, await self._query(influx, day))
 
     # -- judging -----------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from ingest.rollup import RollupMaintainer
 from ingest.rollup.cli import rebuild
 from ingest.rollup.retention import ensure_policies
 from simulators.publisher import Publisher
-from tests.helpers import eventually, ingest_settings, running_ingest
+from tests.helpers import eventually, ingest_settings, running_ingest, sample
 
 pytestmark = pytest.mark.integration
 
@@ -228,10 +228,11 @@ async def test_a_badly_cooling_site_gets_a_low_delta_t_fault_and_late_data_that_
         await analysed(influx, await analyser(now_after(DAY)).analyse(influx, [PREVIOUS, DAY]))
         faults = fault_rows(isolated, "s2")
         low = faults["low_delta_t"]
-        # 960 kWh over 96 m³: ΔT ≈ 8.7 K, below the 20 K threshold.
+        # 960 kWh over 96 m³: ΔT ≈ 8.7 K, far below the threshold (the rules' at −5 °C; its value is
+        # tested with the rules, tests/unit/test_fault_rules.py).
         assert low["active"] == 1.0
         assert low["value"] == pytest.approx(960.0 / (96.0 * volumetric_heat_kwh_per_m3_k(48.0)), rel=1e-6)
-        assert low["threshold"] == 20.0
+        assert low["threshold"] > 15.0
         assert low["severity"] == "warning"
         assert low["since_s"] == rollups.local_midnight_ns(DAY) // NS
         assert "K" in low["text"]
@@ -424,3 +425,38 @@ async def test_the_energy_follower_analyses_today_after_its_roll_ups_when_replic
     assert stored & midnights, "today's KPIs of the site were written by the follower's pass"
     labels = {"analyser": "substations"}
     assert (follower.metrics.registry.get_sample_value("ingest_analysis_days_total", labels) or 0) >= 1
+
+
+async def test_a_damaged_analysis_store_is_moved_aside_counted_and_the_service_runs(
+    isolated: Isolation, tmp_path: Path
+) -> None:
+    garbage = b"this is not an SQLite database " * 200
+    (tmp_path / "analysis.sqlite").write_bytes(garbage)
+    async with running_ingest(ingest_settings(isolated, tmp_path), REGISTRY) as service:
+        assert service.analysis is not None
+        assert service.analysis.store is not None
+        assert sample(service, "ingest_store_quarantined_total", store="analysis") == 1
+        assert service.analysis.pending == []
+    [moved] = await asyncio.to_thread(lambda: sorted(tmp_path.glob("analysis.sqlite.corrupt-*")))
+    assert await asyncio.to_thread(moved.read_bytes) == garbage
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["in-one-call", "day-by-day"])
+async def test_a_fault_that_goes_on_the_next_day_keeps_the_start_of_its_episode(
+    isolated: Isolation, together: bool
+) -> None:
+    lines = weather_lines(PREVIOUS) + weather_lines(DAY)
+    for day, energy0, volume0 in ((PREVIOUS, 1000.0, 100.0), (DAY, 1960.0, 196.0)):
+        lines += heat_lines(
+            "hm2", "s2", day, volume_step=1.0, return_c=48.0, energy0=energy0, volume0=volume0, supply_c=56.0
+        )
+    async with InfluxClient(isolated.services.influx_url, isolated.db, timeout_s=60.0) as influx:
+        await store_and_roll(influx, lines, [PREVIOUS, DAY])
+        if together:
+            await analysed(influx, await analyser(now_after(DAY)).analyse(influx, [PREVIOUS, DAY]))
+        else:
+            await analysed(influx, await analyser(now_after(DAY)).analyse(influx, [PREVIOUS]))
+            await analysed(influx, await analyser(now_after(DAY)).analyse(influx, [DAY]))
+    low = fault_rows(isolated, "s2")["low_delta_t"]
+    assert low["active"] == 1.0
+    assert low["since_s"] == rollups.local_midnight_ns(PREVIOUS) // NS

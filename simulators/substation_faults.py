@@ -79,7 +79,7 @@ CODES: dict[SubstationFault, tuple[str, tuple[str, ...]]] = {
     ),
     SubstationFault.SILENT_METER: ("silent_meter", ()),
     SubstationFault.BAD_CONTROL: ("signature_deviation", ()),
-    SubstationFault.SUMMER_BYPASS: ("summer_bypass", ("low_delta_t",)),
+    SubstationFault.SUMMER_BYPASS: ("summer_bypass", ("low_delta_t", "high_return_temp")),
     SubstationFault.METER_ALARM: ("meter_alarm", ()),
 }
 assert all(code in FAULTS and set(also) <= set(FAULTS) for code, also in CODES.values())

@@ -138,7 +138,9 @@ def parser() -> argparse.ArgumentParser:
         default=FaultRates(),
         metavar="SPEC",
         help="'none' (default), 'realistic', or NAME=RATE,… with NAME one of: "
-        f"{', '.join(Fault)}; RATE is a probability per reading (clock_skew: share of devices)",
+        f"{', '.join(Fault)}; RATE is a probability per reading (clock_skew: share of devices; "
+        "substations: share of substations with a substation fault, bare: 0.4); parts combine, "
+        "e.g. realistic,substations",
     )
     out = p.add_argument_group("output")
     out.add_argument(

@@ -273,6 +273,7 @@ def build_city(
         raise ValueError("a city needs at least one site")
     allowed = frozenset(formats) if formats else frozenset(Format)
     rng = random.Random(f"city-{seed}")
+    tuning = random.Random(f"tuning-{seed}")  # how well each substation cools: return offset and slope
     climate = climate or OutdoorClimate(seed)
     addressing = _Addressing(seed)
     site_list: list[Site] = []
@@ -306,14 +307,19 @@ def build_city(
             )
         )
         design_kw = round(area * rng.uniform(0.04, 0.06), 1)  # 40–60 W/m² at the design temperature
+        energy_kwh = round(rng.uniform(0, 40) * design_kw * 24, 3)  # meters were installed years ago
+        volume_m3 = round(rng.uniform(0, 500) * design_kw / 10, 3)
+        hot_water_share = rng.uniform(0.12, 0.3) if use is Use.RESIDENTIAL else rng.uniform(0.03, 0.08)
+        rng.uniform(0.0, 8.0)  # the former return offset: still drawn, so the rest of the city stays
         add(
             HeatMeter(
                 f"hm-{i:05d}",
                 design_load_kw=design_kw,
-                energy_kwh=round(rng.uniform(0, 40) * design_kw * 24, 3),  # meters were installed years ago
-                volume_m3=round(rng.uniform(0, 500) * design_kw / 10, 3),
-                hot_water_share=rng.uniform(0.12, 0.3) if use is Use.RESIDENTIAL else rng.uniform(0.03, 0.08),
-                return_offset_c=rng.uniform(0.0, 8.0),
+                energy_kwh=energy_kwh,
+                volume_m3=volume_m3,
+                hot_water_share=hot_water_share,
+                return_offset_c=tuning.uniform(0.0, 12.0),
+                return_slope_k=tuning.uniform(4.0, 16.0),
             ),
             site_id,
             owner,

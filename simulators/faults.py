@@ -16,12 +16,18 @@ expected to make of it (the simulator's report counts both):
 | ``broken_sensor`` | supply or return temp 0.00 or 185.00 °C | stored without it; ``implausible_value`` |
 | ``burst`` | 3–8 readings held, then sent at once (native: one array) | stored |
 | ``silence`` | the device sends nothing for 10–60 readings | nothing |
+
+``substations`` is not per reading either: it is the share of substations with a substation fault
+(fouled exchanger, leaking bypass, stuck register, ...: ``substation_faults.py``), 0.4 when given
+bare. Parts combine: ``realistic,substations`` or ``substations=0.6,duplicate=0.01``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from enum import StrEnum
+
+from simulators.substation_faults import DEFAULT_SHARE
 
 
 class Fault(StrEnum):
@@ -35,6 +41,7 @@ class Fault(StrEnum):
     BROKEN_SENSOR = "broken_sensor"
     BURST = "burst"
     SILENCE = "silence"
+    SUBSTATIONS = "substations"
 
 
 BROKEN_SENSOR_VALUES_C = (0.0, 185.0)  # what broken temperature sensors of heat meters report (SPEC §5)
@@ -59,13 +66,14 @@ class FaultRates:
     broken_sensor: float = 0.0
     burst: float = 0.0
     silence: float = 0.0
+    substations: float = 0.0  # share of substations with a substation fault (not per reading)
 
     def __post_init__(self) -> None:
         for f in fields(self):
             rate = getattr(self, f.name)
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"fault rate {f.name}={rate} must be between 0 and 1")
-        per_reading = sum(getattr(self, f.name) for f in fields(self) if f.name != "clock_skew")
+        per_reading = sum(getattr(self, f.name) for f in fields(self) if f.name not in _NOT_PER_READING)
         if per_reading > 1.0:
             raise ValueError(f"per-reading fault rates add up to {per_reading:.3f}, more than 1")
 
@@ -87,14 +95,20 @@ class FaultRates:
 
     @classmethod
     def parse(cls, spec: str) -> FaultRates:
-        """``"none"``, ``"realistic"`` or ``"malformed=0.01,duplicate=0.02"``; ValueError names a bad part."""
+        """``"none"``, ``"realistic"``, ``"substations"`` or ``"malformed=0.01,duplicate=0.02"``, or
+        several of them comma-separated (later parts win); ValueError names a bad part."""
         spec = spec.strip()
         if spec in ("", "none"):
             return cls()
-        if spec == "realistic":
-            return cls.realistic()
+        base = cls()
         rates: dict[str, float] = {}
         for part in spec.split(","):
+            if part.strip() == "realistic":
+                base = cls.realistic()
+                continue
+            if part.strip() == Fault.SUBSTATIONS:
+                rates[Fault.SUBSTATIONS.value] = DEFAULT_SHARE
+                continue
             name, sep, value = part.partition("=")
             name = name.strip().replace("-", "_")
             if not sep or name not in Fault.__members__.values():
@@ -105,12 +119,15 @@ class FaultRates:
                 rates[name] = float(value)
             except ValueError:
                 raise ValueError(f"fault {name}: rate {value.strip()!r} is not a number") from None
-        return cls(**rates)
+        return replace(base, **rates)
 
     def per_reading(self) -> list[tuple[Fault, float]]:
         """The per-reading faults with a non-zero rate, in a fixed order."""
         return [
             (Fault(f.name), getattr(self, f.name))
             for f in fields(self)
-            if f.name != "clock_skew" and getattr(self, f.name) > 0
+            if f.name not in _NOT_PER_READING and getattr(self, f.name) > 0
         ]
+
+
+_NOT_PER_READING = frozenset({Fault.CLOCK_SKEW.value, Fault.SUBSTATIONS.value})

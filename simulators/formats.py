@@ -40,6 +40,7 @@ _SENML_NAMES = {  # quantity → (SenML name, unit, factor from the canonical un
     "energy_import": ("energy_import", "kWh", 1.0),
     "energy_export": ("energy_export", "kWh", 1.0),
     "outdoor_temp": ("outdoor_temp", "Cel", 1.0),
+    "info_code": ("info_code", "1", 1.0),
 }
 _WMBUS_KEYS = {
     "energy": "total_energy_consumption_kwh",
@@ -48,6 +49,7 @@ _WMBUS_KEYS = {
     "power": "power_kw",
     "supply_temp": "t1_temperature_c",
     "return_temp": "t2_temperature_c",
+    "info_code": "info_codes",
 }
 _SPARKPLUG_METRICS = (  # (quantity, metric name, alias)
     ("energy", "heat/energy_kWh", 1),
@@ -56,6 +58,7 @@ _SPARKPLUG_METRICS = (  # (quantity, metric name, alias)
     ("return_temp", "heat/t_return_C", 4),
     ("volume", "heat/volume_m3", 5),
     ("flow", "heat/flow_m3h", 6),
+    ("info_code", "heat/info_code", 7),  # only meters with a meter_alarm fault send it
 )
 
 

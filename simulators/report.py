@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TextIO
 
+from simulators.substation_faults import GroundTruth
+
 
 @dataclass
 class DeviceCounts:
@@ -50,6 +52,7 @@ class Report:
     good_readings: list[GoodReading] = field(default_factory=list)
     first_ts_s: float | None = None
     last_ts_s: float | None = None
+    substation_faults: list[GroundTruth] | None = None  # ground truth, when substation faults were planned
 
     def device(self, device_id: str) -> DeviceCounts:
         counts = self.devices.get(device_id)
@@ -92,7 +95,11 @@ class Report:
                 }
                 for device_id, c in sorted(self.devices.items())
             },
-        }
+        } | (
+            {}
+            if self.substation_faults is None
+            else {"substation_faults": [t.to_dict() for t in self.substation_faults]}
+        )
 
     def summary(self) -> str:
         """A few human lines for the end of a run."""
@@ -110,6 +117,13 @@ class Report:
                 f"  expected points:       {fmt(self.expected_points)}",
                 f"  expected dead letters: {fmt(self.expected_dead_letters)}",
                 f"  faults injected:       {fmt(self.faults)}",
+            )
+            + (
+                ()
+                if self.substation_faults is None
+                else (
+                    f"  substation faults:     {fmt(Counter(str(t.fault) for t in self.substation_faults))}",
+                )
             )
         )
 

@@ -33,7 +33,9 @@ from simulators.faults import (
     FaultRates,
 )
 from simulators.formats import FORMATS_WITH_UNITS, JSON_FORMATS, TS_RESOLUTION_S, Encoders, Message
+from simulators.heat import HeatMeter
 from simulators.report import DeviceCounts, Report
+from simulators.substation_faults import GroundTruth, meter_faults, plan
 
 FUTURE_TOLERANCE_S = 300.0  # ingest rejects timestamps more than 5 minutes ahead of its clock
 SKEW_MARGIN_S = (
@@ -127,6 +129,8 @@ class Simulation:
         n = len(self._states)
         if n == 0:
             return
+        if self.rates.substations > 0 and self.report.substation_faults is None:
+            self.plan_substation_faults(start_s, until_s)
         stagger = step_s / n
         readings = 0
         for tick in itertools.count():
@@ -145,6 +149,19 @@ class Simulation:
                     for message in self.encoders.rebirth(edge):
                         yield self._count(None, message)
 
+    def plan_substation_faults(self, start_s: float, until_s: float | None) -> list[GroundTruth]:
+        """Give ``rates.substations`` of the heat meters a substation fault in the run's range.
+
+        ``run`` calls it for its range; the ground truth goes to the report.
+        """
+        truth = plan(self.city, start_s, until_s, seed=self.seed, share=self.rates.substations)
+        for state in self._states:
+            model = state.device.model
+            if isinstance(model, HeatMeter):
+                model.faults = meter_faults(truth, model.device_id)
+        self.report.substation_faults = truth
+        return truth
+
     # -- one reading --------------------------------------------------------------------------
 
     def _reading(self, state: _DeviceState, ts_s: float) -> Iterator[Message]:
@@ -160,7 +177,9 @@ class Simulation:
 
         # A device's first reading is clean (it carries the Sparkplug births); a silent or bursting
         # device is busy with one fault already.
-        busy = first or state.silent_for > 0 or state.burst_size > 0
+        model = device.model
+        meter_silent = isinstance(model, HeatMeter) and bool(model.faults) and model.silent(ts_s)
+        busy = first or state.silent_for > 0 or state.burst_size > 0 or meter_silent
         fault = None if busy else self._draw(state)
         if fault is Fault.COUNTER_RESET and isinstance(device.model, HasRegisters):
             device.model.set_registers(0.0, 0.0)
@@ -170,6 +189,8 @@ class Simulation:
         values = device.model.read(ts_s, self.city.climate.temperature_c(ts_s), self._rng)
         if fault is not None:
             report.fault(device.id, fault)
+        if meter_silent:  # a silent substation meter: counted, nothing sent
+            return
 
         if state.silent_for > 0 or fault is Fault.SILENCE:
             if fault is Fault.SILENCE:

@@ -455,19 +455,51 @@ def leak_elasticity(site_day: SiteDay, thresholds: Thresholds) -> float | None:
 
 
 def _summer_bypass(ctx: _Ctx) -> Finding | None:
+    """Out of the heating season: the day's ΔT below the limit, or hours at low load with almost none.
+
+    A thermostatic summer bypass opens only when the hot-water draw is small (at night), so the
+    day's volume-weighted ΔT can stay above the limit while those hours pass water back at nearly
+    supply temperature; ``min_low_delta_t_hours`` such hours of the day fire it too."""
     p, k = ctx.thresholds.summer_bypass, ctx.kpi
-    if _in_season(ctx) or k.delta_t_k is None or k.volume_m3 is None or k.hours < p.min_hours:
+    if _in_season(ctx):
         return None
-    if k.volume_m3 < p.min_volume_m3 or k.delta_t_k >= p.max_delta_t_k:
+    if (
+        k.delta_t_k is not None
+        and k.volume_m3 is not None
+        and k.hours >= p.min_hours
+        and k.volume_m3 >= p.min_volume_m3
+        and k.delta_t_k < p.max_delta_t_k
+    ):
+        return Finding(
+            code="summer_bypass",
+            since_s=ctx.since("summer_bypass", ctx.day_start_ns),
+            value=k.delta_t_k,
+            threshold=p.max_delta_t_k,
+            text=(
+                f"ΔT {k.delta_t_k:.1f} K < {p.max_delta_t_k:g} K with {k.volume_m3:.1f} m³ flowing "
+                f"out of the heating season {_season_text(ctx)}."
+            ),
+        )
+    low = [
+        h
+        for h in ctx.window
+        if ctx.day_start_ns <= h.start_ns < ctx.day_end_ns
+        and (h.flow_mean or 0.0) >= ctx.thresholds.kpi.min_flow_m3h
+        and h.supply_mean is not None
+        and h.return_mean is not None
+        and h.supply_mean - h.return_mean < p.hourly_max_delta_t_k
+    ]
+    if len(low) < p.min_low_delta_t_hours:
         return None
+    mean_dt = sum((h.supply_mean or 0.0) - (h.return_mean or 0.0) for h in low) / len(low)
     return Finding(
         code="summer_bypass",
-        since_s=ctx.since("summer_bypass", ctx.day_start_ns),
-        value=k.delta_t_k,
-        threshold=p.max_delta_t_k,
+        since_s=ctx.since("summer_bypass", low[0].start_ns),
+        value=mean_dt,
+        threshold=p.hourly_max_delta_t_k,
         text=(
-            f"ΔT {k.delta_t_k:.1f} K < {p.max_delta_t_k:g} K with {k.volume_m3:.1f} m³ flowing "
-            f"out of the heating season {_season_text(ctx)}."
+            f"{len(low)} h with water flowing at ΔT {mean_dt:.1f} K < {p.hourly_max_delta_t_k:g} K "
+            f"out of the heating season {_season_text(ctx)} (a bypass open at low load)."
         ),
     )
 

@@ -160,6 +160,8 @@ class SummerBypass(_Section):
     max_delta_t_k: float = Field(default=15.0, gt=0)
     min_volume_m3: float = Field(default=0.1, ge=0)
     min_hours: float = Field(default=6.0, ge=1, le=25)
+    hourly_max_delta_t_k: float = Field(default=10.0, gt=0)
+    min_low_delta_t_hours: int = Field(default=3, ge=1, le=25)
 
 
 class Thresholds(_Section):

@@ -573,6 +573,30 @@ def test_summer_bypass_fires_below_15_k_out_of_the_heating_season(ret: float, fi
         assert set(found) == {"summer_bypass"}
 
 
+@pytest.mark.parametrize(("hours", "fires"), [(3, True), (2, False)])
+def test_summer_bypass_fires_on_night_hours_at_almost_no_delta_t_though_the_day_cools_well(
+    hours: int, fires: bool
+) -> None:
+    # Day hours: 5 kW at 70/40 °C. The first ``hours`` hours of the day: 0.5 kW at 70/64 °C (ΔT 6 K).
+    # Volume-weighted over the day ΔT stays ≈ 28 K (above the day's 15 K limit): only the hours show it.
+    def change(i: int, h: Hour) -> None:
+        h.supply, h.ret, h.power = (70.0, 64.0, 0.5) if 24 <= i < 24 + hours else (70.0, 40.0, 5.0)
+
+    found = judge(series(SUMMER, change), SUMMER, outdoor_c=16.0)
+    assert ("summer_bypass" in found) is fires
+    if fires:
+        assert found["summer_bypass"].value == pytest.approx(6.0)
+        assert found["summer_bypass"].threshold == 10.0
+        assert set(found) == {"summer_bypass"}
+
+
+def test_night_hours_at_a_healthy_summer_delta_t_are_no_bypass() -> None:
+    def change(i: int, h: Hour) -> None:  # 0.5 kW at 70/55 °C at night: ΔT 15 K, above 10 K
+        h.supply, h.ret, h.power = (70.0, 55.0, 0.5) if 24 <= i < 30 else (70.0, 40.0, 5.0)
+
+    assert "summer_bypass" not in judge(series(SUMMER, change), SUMMER, outdoor_c=16.0)
+
+
 def test_one_cool_summer_day_does_not_start_the_heating_season() -> None:
     def change(_: int, h: Hour) -> None:
         h.supply, h.ret, h.power = 62.0, 48.0, 3.0  # ΔT 14 K, the return under its 50 °C limit

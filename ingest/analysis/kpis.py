@@ -92,6 +92,12 @@ def register_delta(
             pending.append(h)
             continue
         any_register = True
+        if prev_last is None and h_first is not None and h_first <= h_last and not pending:
+            # The meter's first reading in the window: the registers prove only what moved since
+            # it (booking the hour's power before it would count energy no register saw).
+            per_hour[h.start_ns] = per_hour.get(h.start_ns, 0.0) + (h_last - h_first)
+            prev_last = h_last
+            continue
         reset = (
             prev_last is None
             or h_last < prev_last

@@ -399,6 +399,11 @@ class Importer:
         self.report.emissions_points = totals.emissions_points
         self.report.implausible = totals.implausible
 
+    @property
+    def derived_end_ns(self) -> int:
+        """The last interval end the energy recomputation wrote (0: none)."""
+        return self._derived_end_ns
+
     async def _rollups(self, influx: InfluxClient) -> None:
         first, last = self.report.first_ns, max(self.report.last_ns or 0, self._derived_end_ns)
         if first is None:
@@ -504,4 +509,18 @@ async def import_command(
         if store is not None:
             store.close()
     print(report.summary(dry_run=dry_run, rollups=settings.ingest_rollup != "off"), file=out)
-    return 0
+    if (
+        dry_run
+        or report.first_ns is None
+        or settings.ingest_rollup == "off"
+        or settings.ingest_analysis == "off"
+    ):
+        return 0
+    # The daily analysis of the imported days (substation and building KPIs, faults), from the
+    # roll-ups just rebuilt: a running ingest learns of its own roll-ups only.
+    from ingest.analysis.cli import analyse_command
+
+    last_ns = max(report.last_ns or report.first_ns, importer.derived_end_ns)
+    return await analyse_command(
+        settings, registry, _moment(report.first_ns), _moment(last_ns), stream=stream, out=out
+    )

@@ -198,8 +198,14 @@ async def test_a_csv_of_a_few_meters_stores_what_live_ingest_stores_for_the_same
             f["kwh"] for k, f in expected.items() if k[0] == "energy" and ("device", "hm-1") in k[1]
         )
         assert daily[0]["series"][0]["values"][0][1] == pytest.approx(raw_sum)
+        # And the daily analysis of the imported days: substation KPIs of the heat meters' sites.
+        kpis = await influx.query('SELECT "heat_kwh", "site" FROM "rollup_1d"."substation_kpi"')
+        heat = [row[1] for row in kpis[0]["series"][0]["values"] if row[2] == "s1" and row[1] is not None]
+        assert heat, output
+        assert sum(heat) == pytest.approx(raw_sum, rel=1e-9)  # last − first register, split at midnight
     assert "rows read" in output
     assert "rows/s" in output
+    assert "analyse: " in output
 
 
 async def test_bad_rows_are_dead_lettered_with_their_row_number_and_importing_twice_changes_nothing(

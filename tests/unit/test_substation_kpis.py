@@ -122,6 +122,17 @@ def test_heat_is_the_last_reading_of_the_day_minus_the_last_reading_before_it() 
     assert kpi.from_registers is True
 
 
+def test_a_meters_first_reading_books_only_what_its_registers_moved_since() -> None:
+    # No reading before the day (a new meter, or imported history that starts here): the first
+    # hour's registers moved 10 kWh from its first to its last reading; the 10 kW × 1 h of power
+    # before the first reading is not booked. 1240 − 1000 = 240 kWh, all from the registers.
+    hours = _hours(DAY, [(10.0, 0.2, 80.0, 40.0)] * 24)[1:]
+    kpi = day_kpi(_site_day(DAY, hours), TH)
+    assert kpi.heat_kwh == pytest.approx(240.0)
+    assert kpi.volume_m3 == pytest.approx(24 * 0.2)
+    assert kpi.from_registers is True
+
+
 def test_a_counter_reset_falls_back_to_the_readings_for_that_hour_only() -> None:
     hours = _hours(DAY, [(10.0, 0.2, 80.0, 40.0)] * 24)
     # Hour 10 of the day (index 11: the list starts with the hour before): the register restarts

@@ -4,11 +4,13 @@
                 ▲   ▲            (Pipeline, pure)   (CommitSequencer)   └─(down, refused)─► Spool ─► drain
                 │   └─ FlowControl ◄─ full │          │  then energy history, dead letters
                 └────────── PUBACK after durable, in arrival order ◄────┘
-    RebirthRequester ──► Sparkplug NCMD rebirths        HealthServer: /metrics /healthz /readyz
+    Sink.on_written ──► RollupMaintainer ──on_rolled(days)──► AnalysisRunner (+ a clock for today)
+    Healer (late registers)   RebirthRequester ──► Sparkplug NCMD rebirths
+    HealthServer: /metrics /healthz /readyz
 
 This module is the wiring: each part is its own module, given its collaborators (ingest/flow.py,
-batch.py, commits.py, sink.py, rebirth.py, problems.py, health.py). Resources (the InfluxDB
-client, the SQLite stores and their threads, the energy history) are opened in ``__aenter__``
+batch.py, commits.py, sink.py, rebirth.py, problems.py, health.py, rollup/, analysis/). Resources
+(the InfluxDB client, the SQLite stores and their threads, the energy history) are opened in ``__aenter__``
 on one exit stack, so a failure half-way closes what was already open; nothing is opened in
 ``__init__``. One event loop; every long-lived loop is a task in one TaskGroup (:meth:`run`).
 """
